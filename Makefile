@@ -1,0 +1,97 @@
+# corefs — mount a core dump as a /proc/<pid>-like tree.
+#
+#   make           build ./corefs
+#   make demo      crash a bundled program into a core, mount it, show what corefs sees
+#   make check     unit tests (also under ASan+UBSan) and integration tests on real cores
+#   make install   PREFIX=/usr/local DESTDIR=
+#
+# `demo` and `check` first install the Debian packages they need when run as root (see `deps`).
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+DESTDIR   ?=
+CC        ?= cc
+PKG_CONFIG ?= pkg-config
+PYTHON    ?= /usr/bin/python3
+
+PKGS      := fuse3 libelf libunwind-coredump libcjson
+# Debian packages: to build, to test, to run the demo.
+DEB_BUILD := build-essential pkg-config libfuse3-dev libelf-dev libunwind-dev libcjson-dev
+DEB_RUN   := fuse3 xz-utils
+DEB_TEST  := gdb python3 python3-pytest elfutils clang
+
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+CFLAGS    ?= -O2 -g
+WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-sign-compare
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DCOREFS_VERSION='"$(VERSION)"' $(WARN) $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS    += $(PKG_LIBS) -lpthread
+
+FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c \
+               formats/files.c formats/vma.c
+FS_LIB_SRC  := fs/buf.c fs/render.c fs/nodes.c
+FS_SRC      := fs/fuse_ops.c fs/main.c
+LIB_SRC     := $(FORMATS_SRC) $(FS_LIB_SRC)
+
+BUILD     := build
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+FS_OBJ    := $(FS_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all clean install deps check unit integration demo
+all: corefs
+
+corefs: $(LIB_OBJ) $(FS_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c $(wildcard formats/*.h fs/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Unit tests: the format reader and the renderers, without FUSE, plain and under sanitizers.
+UNIT_SRC  := $(wildcard tests/unit/*.c)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+$(BUILD)/unit/%: tests/unit/%.c $(LIB_SRC) $(wildcard formats/*.h fs/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+$(BUILD)/unit-asan/%: tests/unit/%.c $(LIB_SRC) $(wildcard formats/*.h fs/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit/%) $(UNIT_SRC:tests/unit/%.c=$(BUILD)/unit-asan/%)
+unit: $(UNIT_BIN)
+
+install: corefs
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 corefs $(DESTDIR)$(BINDIR)/corefs
+
+# Install the Debian packages the build, the tests and the demo need, when some are missing.
+deps:
+	@missing=$$(for p in $(DEB_BUILD) $(DEB_RUN) $(DEB_TEST); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:" $$missing; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null || \
+			{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; } || exit 1; \
+		else \
+			echo "missing Debian packages; as root run:"; \
+			echo "  apt-get install -y" $$missing; \
+			exit 1; \
+		fi; \
+	fi
+
+check: deps
+	@$(MAKE) --no-print-directory corefs unit
+	$(PYTHON) -m pytest -q -ra tests
+
+demo: deps
+	@$(MAKE) --no-print-directory corefs
+	@sh contrib/demo.sh
+
+clean:
+	rm -rf $(BUILD) corefs

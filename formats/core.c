@@ -1,0 +1,194 @@
+/* formats/core.c — open a dump by its magic, and the queries every consumer of the model uses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "elfcore.h"
+#include "util.h"
+
+#define AT_PHDR_ 3
+#define AT_ENTRY_ 9
+
+static int identify(struct core *c, struct core_error *err)
+{
+	unsigned char magic[8] = { 0 };
+	ssize_t n = pread(c->fd, magic, sizeof(magic), 0);
+
+	if (n < 0)
+		return core_fail(err, CORE_E_IO, "%s: %s", c->path, strerror(errno));
+	if (n >= 4 && !memcmp(magic, "\177ELF", 4))
+		return 0;
+	if (n >= 4 && !memcmp(magic, "MDMP", 4))
+		return core_fail(err, CORE_E_UNSUPPORTED,
+				 "%s: a minidump (MDMP), not a core: minidumps are not supported", c->path);
+	if (n >= 4 && (!memcmp(magic, "\xcf\xfa\xed\xfe", 4) || !memcmp(magic, "\xfe\xed\xfa\xcf", 4) ||
+		       !memcmp(magic, "\xce\xfa\xed\xfe", 4) || !memcmp(magic, "\xfe\xed\xfa\xce", 4)))
+		return core_fail(err, CORE_E_UNSUPPORTED, "%s: a Mach-O file: Mach-O cores are not supported yet",
+				 c->path);
+	return core_fail(err, CORE_E_NOT_CORE, "%s: not a core dump (no ELF magic)", c->path);
+}
+
+int core_open(const char *path, struct core **out, struct core_error *err)
+{
+	struct core *c = calloc(1, sizeof(*c));
+	struct stat st;
+
+	*out = NULL;
+	if (!c)
+		return core_fail(err, CORE_E_NOMEM, "%s: out of memory", path);
+	c->fd = -1;
+	c->path = strdup(path);
+	if (!c->path) {
+		core_close(c);
+		return core_fail(err, CORE_E_NOMEM, "%s: out of memory", path);
+	}
+	c->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (c->fd < 0) {
+		core_fail(err, CORE_E_IO, "%s: %s", path, strerror(errno));
+		core_close(c);
+		return -1;
+	}
+	if (fstat(c->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		core_fail(err, CORE_E_NOT_CORE, "%s: %s", path,
+			  S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		core_close(c);
+		return -1;
+	}
+	c->file_size = (uint64_t)st.st_size;
+	if (c->file_size == 0) {
+		core_fail(err, CORE_E_EMPTY, "%s: empty file, not a core", path);
+		core_close(c);
+		return -1;
+	}
+	if (identify(c, err) < 0 || elfcore_read(c, err) < 0) {
+		core_close(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+void core_close(struct core *c)
+{
+	if (!c)
+		return;
+	elfcore_close(c);
+	for (size_t i = 0; i < c->nthreads; i++)
+		free(c->threads[i].regsets);
+	free(c->threads);
+	for (size_t i = 0; i < c->nfiles; i++)
+		free(c->files[i].path);
+	free(c->files);
+	for (size_t i = 0; i < c->nnotes; i++)
+		free((char *)c->notes[i].owner);
+	free(c->notes);
+	for (size_t i = 0; i < c->nproblems; i++)
+		free(c->problems[i]);
+	free(c->problems);
+	free(c->auxv);
+	free(c->segs);
+	free(c->seg_by_addr);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->path);
+	free(c);
+}
+
+const struct core_segment *core_segment_at(const struct core *c, uint64_t addr)
+{
+	size_t lo = 0, hi = c->nsegs;
+
+	/* Last segment whose vaddr <= addr. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->segs[c->seg_by_addr[mid]].vaddr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	{
+		const struct core_segment *s = &c->segs[c->seg_by_addr[lo - 1]];
+
+		if (addr - s->vaddr < s->memsz)
+			return s;
+	}
+	return NULL;
+}
+
+ssize_t core_read_mem(const struct core *c, uint64_t addr, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		const struct core_segment *s = core_segment_at(c, addr + done);
+		uint64_t in, n;
+		ssize_t r;
+
+		if (!s)
+			break;
+		in = addr + done - s->vaddr;
+		if (in >= s->avail)
+			break;
+		n = MIN(s->avail - in, (uint64_t)(len - done));
+		r = pread(c->fd, (char *)buf + done, (size_t)n, (off_t)(s->offset + in));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (done)
+				break;
+			return -1;
+		}
+		if (r == 0)
+			break;	/* the file shrank under us */
+		done += (size_t)r;
+		if (addr + done < addr)
+			break;	/* wrapped around the address space */
+	}
+	return (ssize_t)done;
+}
+
+bool core_auxv(const struct core *c, uint64_t type, uint64_t *value)
+{
+	for (size_t i = 0; i < c->nauxv; i++)
+		if (c->auxv[i].type == type) {
+			*value = c->auxv[i].value;
+			return true;
+		}
+	return false;
+}
+
+const struct core_thread *core_main_thread(const struct core *c)
+{
+	for (size_t i = 0; i < c->nthreads; i++)
+		if (c->threads[i].tid == c->pid)
+			return &c->threads[i];
+	return c->nthreads ? &c->threads[0] : NULL;
+}
+
+const struct core_mapped_file *core_file_at(const struct core *c, uint64_t addr)
+{
+	for (size_t i = 0; i < c->nfiles; i++)
+		if (addr >= c->files[i].start && addr < c->files[i].end)
+			return &c->files[i];
+	return NULL;
+}
+
+const char *core_exe_path(const struct core *c)
+{
+	const struct core_mapped_file *f = NULL;
+	uint64_t v;
+
+	if (core_auxv(c, AT_PHDR_, &v))
+		f = core_file_at(c, v);
+	if (!f && core_auxv(c, AT_ENTRY_, &v))
+		f = core_file_at(c, v);
+	return f ? f->path : NULL;
+}

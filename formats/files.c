@@ -1,0 +1,232 @@
+/* formats/files.c — find the files a core mapped and decide whether each is the mapped file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "util.h"
+
+#define NT_GNU_BUILD_ID_ 3
+#define HEADER_BYTES 4096	/* how much of a file's start the kernel dumps for ELF mappings */
+
+const char *disk_status_name(enum disk_file_status s)
+{
+	switch (s) {
+	case DISK_SAME: return "same";
+	case DISK_PRESUMED: return "presumed";
+	case DISK_DIFFERENT: return "different";
+	case DISK_MISSING: return "missing";
+	}
+	return "unknown";
+}
+
+size_t elf_image_build_id(void *elfp, unsigned char *out, size_t outsz)
+{
+	Elf *elf = elfp;
+	size_t phnum;
+
+	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &phnum) != 0)
+		return 0;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+		Elf_Data *d;
+		size_t off = 0, next, name_off, desc_off;
+		GElf_Nhdr nh;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE)
+			continue;
+		d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
+					 ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
+		if (!d)
+			continue;
+		while (off < d->d_size && (next = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0) {
+			if (nh.n_type == NT_GNU_BUILD_ID_ && nh.n_namesz == 4 &&
+			    !memcmp((char *)d->d_buf + name_off, "GNU", 4) && nh.n_descsz > 0) {
+				size_t n = MIN((size_t)nh.n_descsz, outsz);
+
+				memcpy(out, (char *)d->d_buf + desc_off, n);
+				return n;
+			}
+			off = next;
+		}
+	}
+	return 0;
+}
+
+static char *join_sysroot(const char *sysroot, const char *path)
+{
+	char *s;
+
+	if (!sysroot || !*sysroot)
+		return strdup(path);
+	if (asprintf(&s, "%s%s%s", sysroot, path[0] == '/' ? "" : "/", path) < 0)
+		return NULL;
+	return s;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static void set_status(struct disk_file *d, enum disk_file_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_status(struct disk_file *d, enum disk_file_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	d->status = st;
+	free(d->why);
+	va_start(ap, fmt);
+	if (vasprintf(&d->why, fmt, ap) < 0)
+		d->why = NULL;
+	va_end(ap);
+}
+
+/* The address where the core maps offset 0 of this path, when the core holds bytes there. */
+static uint64_t header_address(const struct core *c, const char *path)
+{
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct core_mapped_file *f = &c->files[i];
+		const struct core_segment *s;
+
+		if (f->offset != 0 || strcmp(f->path, path))
+			continue;
+		s = core_segment_at(c, f->start);
+		if (s && s->vaddr == f->start && s->avail > 0)
+			return f->start;
+	}
+	return 0;
+}
+
+static void check_one(const struct core *c, const struct stat *core_st, struct disk_file *d)
+{
+	struct stat st;
+	unsigned char *page = NULL, *file_page = NULL;
+	ssize_t got, fgot;
+	int fd;
+	Elf *elf;
+
+	if (ends_with(d->path, " (deleted)")) {
+		set_status(d, DISK_MISSING, "deleted before the dump");
+		return;
+	}
+	if (stat(d->disk_path, &st) < 0) {
+		set_status(d, DISK_MISSING, "%s: %s", d->disk_path, strerror(errno));
+		return;
+	}
+	d->dev = st.st_dev;
+	d->ino = st.st_ino;
+	d->size = (uint64_t)st.st_size;
+	if (!S_ISREG(st.st_mode)) {
+		set_status(d, DISK_PRESUMED, "not a regular file, nothing to compare");
+		return;
+	}
+	fd = open(d->disk_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		set_status(d, DISK_MISSING, "%s: %s", d->disk_path, strerror(errno));
+		return;
+	}
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	d->build_id_len = elf_image_build_id(elf, d->build_id, sizeof(d->build_id));
+	if (elf)
+		elf_end(elf);
+
+	d->header_addr = header_address(c, d->path);
+	page = d->header_addr ? malloc(HEADER_BYTES) : NULL;
+	got = page ? core_read_mem(c, d->header_addr, page, HEADER_BYTES) : 0;
+	if (got >= 4 && !memcmp(page, "\177ELF", 4)) {
+		elf = elf_memory((char *)page, (size_t)got);
+		d->core_build_id_len = elf_image_build_id(elf, d->core_build_id, sizeof(d->core_build_id));
+		if (elf)
+			elf_end(elf);
+	}
+	if (d->core_build_id_len) {
+		if (d->build_id_len == d->core_build_id_len &&
+		    !memcmp(d->build_id, d->core_build_id, d->build_id_len))
+			set_status(d, DISK_SAME, "build-id matches the core's");
+		else if (d->build_id_len)
+			set_status(d, DISK_DIFFERENT, "build-id differs from the core's");
+		else
+			set_status(d, DISK_DIFFERENT, "the core's copy has a build-id, the file has none");
+	} else if (got > 0) {
+		file_page = malloc((size_t)got);
+		fgot = file_page ? pread(fd, file_page, (size_t)got, 0) : -1;
+		if (fgot == got && !memcmp(page, file_page, (size_t)got))
+			set_status(d, DISK_SAME, "first 0x%zx bytes match the core's copy", (size_t)got);
+		else
+			set_status(d, DISK_DIFFERENT, "first 0x%zx bytes differ from the core's copy",
+				   (size_t)got);
+	} else if (st.st_mtim.tv_sec > core_st->st_mtim.tv_sec) {
+		set_status(d, DISK_DIFFERENT, "modified after the core was written");
+	} else {
+		set_status(d, DISK_PRESUMED, "the core holds none of its bytes to compare");
+	}
+	free(page);
+	free(file_page);
+	close(fd);
+}
+
+int disk_files_check(const struct core *c, const char *sysroot, struct disk_files *out)
+{
+	struct stat core_st;
+
+	memset(out, 0, sizeof(*out));
+	out->of_mapping = calloc(c->nfiles ? c->nfiles : 1, sizeof(size_t));
+	out->files = calloc(c->nfiles ? c->nfiles : 1, sizeof(*out->files));
+	if (!out->of_mapping || !out->files)
+		goto oom;
+	if (fstat(c->fd, &core_st) < 0)
+		memset(&core_st, 0, sizeof(core_st));
+	for (size_t i = 0; i < c->nfiles; i++) {
+		size_t j;
+
+		for (j = 0; j < out->nfiles; j++)
+			if (!strcmp(out->files[j].path, c->files[i].path))
+				break;
+		out->of_mapping[i] = j;
+		if (j < out->nfiles)
+			continue;
+		out->files[j].path = c->files[i].path;
+		out->files[j].disk_path = join_sysroot(sysroot, c->files[i].path);
+		if (!out->files[j].disk_path)
+			goto oom;
+		out->nfiles++;
+		check_one(c, &core_st, &out->files[j]);
+	}
+	return 0;
+oom:
+	disk_files_free(out);
+	return -1;
+}
+
+void disk_files_free(struct disk_files *df)
+{
+	for (size_t i = 0; i < df->nfiles; i++) {
+		free(df->files[i].disk_path);
+		free(df->files[i].why);
+	}
+	free(df->files);
+	free(df->of_mapping);
+	memset(df, 0, sizeof(*df));
+}
+
+const struct disk_file *disk_file_of(const struct core *c, const struct disk_files *df,
+				     const struct core_mapped_file *f)
+{
+	size_t i = (size_t)(f - c->files);
+
+	if (!df->files || i >= c->nfiles)
+		return NULL;
+	return &df->files[df->of_mapping[i]];
+}

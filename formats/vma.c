@@ -1,0 +1,174 @@
+/* formats/vma.c — derive /proc/PID/maps entries from segments, NT_FILE and auxv. */
+#include <elf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
+#include "arch.h"
+#include "vma.h"
+
+#define AT_SYSINFO_EHDR_ 33
+#define AT_EXECFN_ 31
+#define AT_RANDOM_ 25
+#define AT_PLATFORM_ 15
+#define VSYSCALL_ADDR UINT64_C(0xffffffffff600000)
+#define ARM_VECTORS_ADDR UINT64_C(0xffff0000)
+/* The brk area starts at a random page within this distance of the executable's end
+ * (arch_randomize_brk: 32 MiB for 32-bit tasks, 1 GiB for 64-bit ones since Linux 6.9). */
+#define BRK_RANGE_32 (UINT64_C(32) << 20)
+#define BRK_RANGE_64 (UINT64_C(1) << 30)
+
+static int cmp_vma(const void *a, const void *b)
+{
+	const struct core_vma *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static bool anonymous(const struct core_vma *v)
+{
+	return !v->name;
+}
+
+static struct core_vma *vma_at(struct core_vmas *vm, uint64_t addr)
+{
+	for (size_t i = 0; i < vm->n; i++)
+		if (addr >= vm->v[i].start && addr < vm->v[i].end)
+			return &vm->v[i];
+	return NULL;
+}
+
+static void name_special(const struct core *c, struct core_vmas *vm)
+{
+	const char *exe = core_exe_path(c);
+	const struct core_thread *main_thread = core_main_thread(c);
+	static const uint64_t stack_hints[] = { AT_EXECFN_, AT_RANDOM_, AT_PLATFORM_ };
+	struct core_vma *v;
+	uint64_t addr, exe_end = 0;
+
+	if (core_auxv(c, AT_SYSINFO_EHDR_, &addr) && (v = vma_at(vm, addr)) && anonymous(v)) {
+		size_t i = (size_t)(v - vm->v);
+
+		v->name = "[vdso]";
+		/* [vvar] and, since Linux 6.13, [vvar_vclock]: read-only, right below the vDSO. */
+		if (i >= 2 && anonymous(&vm->v[i - 1]) && anonymous(&vm->v[i - 2]) &&
+		    vm->v[i - 1].end == v->start && vm->v[i - 2].end == vm->v[i - 1].start &&
+		    !strcmp(vm->v[i - 1].perms, "r--p") && !strcmp(vm->v[i - 2].perms, "r--p")) {
+			vm->v[i - 2].name = "[vvar]";
+			vm->v[i - 1].name = "[vvar_vclock]";
+		} else if (i >= 1 && anonymous(&vm->v[i - 1]) && vm->v[i - 1].end == v->start &&
+			   vm->v[i - 1].perms[2] == '-' && vm->v[i - 1].perms[1] == '-') {
+			vm->v[i - 1].name = "[vvar]";
+		}
+	}
+	if (c->machine == EM_X86_64 && (v = vma_at(vm, VSYSCALL_ADDR)) && anonymous(v))
+		v->name = "[vsyscall]";
+	if (c->machine == EM_ARM && (v = vma_at(vm, ARM_VECTORS_ADDR)) && anonymous(v))
+		v->name = "[vectors]";
+
+	v = NULL;
+	for (size_t i = 0; i < sizeof(stack_hints) / sizeof(stack_hints[0]) && !v; i++)
+		if (core_auxv(c, stack_hints[i], &addr) && addr)
+			v = vma_at(vm, addr);
+	if (!v && main_thread && main_thread->has_sp)
+		v = vma_at(vm, main_thread->sp);
+	if (v && anonymous(v))
+		v->name = "[stack]";
+
+	/* [heap]: the first anonymous writable mapping above the executable, within the brk range;
+	 * one that starts exactly at the executable's end is its .bss unless nothing follows. */
+	if (!exe)
+		return;
+	for (size_t i = 0; i < vm->n; i++)
+		if (vm->v[i].name && !strcmp(vm->v[i].name, exe) && vm->v[i].end > exe_end)
+			exe_end = vm->v[i].end;
+	if (!exe_end)
+		return;
+	{
+		uint64_t range = c->word == 8 ? BRK_RANGE_64 : BRK_RANGE_32;
+		struct core_vma *bss = NULL, *heap = NULL;
+
+		for (size_t i = 0; i < vm->n; i++) {
+			v = &vm->v[i];
+			if (v->start < exe_end || !anonymous(v) || v->perms[1] != 'w')
+				continue;
+			if (v->start - exe_end > range)
+				break;
+			if (v->start == exe_end && !bss) {
+				bss = v;
+				continue;
+			}
+			heap = v;
+			break;
+		}
+		if (heap)
+			heap->name = "[heap]";
+	}
+}
+
+int core_vmas_build(const struct core *c, const struct disk_files *df, struct core_vmas *out)
+{
+	size_t cap = c->nsegs + c->nfiles, n = 0;
+	struct core_vma *v = calloc(cap ? cap : 1, sizeof(*v));
+
+	out->v = NULL;
+	out->n = 0;
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < c->nsegs; i++) {
+		const struct core_segment *s = &c->segs[c->seg_by_addr[i]];
+		struct core_vma *e = &v[n++];
+
+		e->start = s->vaddr;
+		e->end = s->vaddr + s->memsz;
+		e->seg = s;
+		e->in_core = s->avail;
+		e->perms[0] = s->flags & SEG_R ? 'r' : '-';
+		e->perms[1] = s->flags & SEG_W ? 'w' : '-';
+		e->perms[2] = s->flags & SEG_X ? 'x' : '-';
+		e->perms[3] = 'p';
+		e->file = core_file_at(c, s->vaddr);
+	}
+	/* NT_FILE mappings with no segment (producers that skip unmodified file text). */
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct core_mapped_file *f = &c->files[i];
+		struct core_vma *e;
+
+		if (core_segment_at(c, f->start))
+			continue;
+		e = &v[n++];
+		e->start = f->start;
+		e->end = f->end;
+		e->file = f;
+		memcpy(e->perms, "---p", 4);
+	}
+	qsort(v, n, sizeof(*v), cmp_vma);
+	for (size_t i = 0; i < n; i++) {
+		struct core_vma *e = &v[i];
+
+		if (!e->file)
+			continue;
+		e->name = e->file->path;
+		e->offset = e->file->offset + (e->start - e->file->start);
+		/* Shared anonymous memory and SysV shm are files of the kernel's shmem. */
+		if (!strcmp(e->name, "/dev/zero (deleted)") || !strncmp(e->name, "/SYSV", 5))
+			e->perms[3] = 's';
+		e->disk = df ? disk_file_of(c, df, e->file) : NULL;
+		if (disk_file_usable(e->disk)) {
+			e->dev_major = major(e->disk->dev);
+			e->dev_minor = minor(e->disk->dev);
+			e->ino = e->disk->ino;
+		}
+	}
+	out->v = v;
+	out->n = n;
+	name_special(c, out);
+	return 0;
+}
+
+void core_vmas_free(struct core_vmas *vm)
+{
+	free(vm->v);
+	vm->v = NULL;
+	vm->n = 0;
+}

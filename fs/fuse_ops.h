@@ -1,0 +1,38 @@
+/* fs/fuse_ops.h — the FUSE low-level operations over the node table. */
+#ifndef COREFS_FUSE_OPS_H
+#define COREFS_FUSE_OPS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "nodes.h"
+
+/* A rendered file, made once: the core never changes. */
+struct rendered {
+	bool done;
+	int err;
+	char *data;
+	size_t len;
+};
+
+/* One mounted core. */
+struct mounted {
+	struct core *core;
+	struct view view;
+	pthread_mutex_t lock;
+	struct rendered **cache;	/* [thread + 1][node], rows allocated on first use */
+	uid_t uid;
+	gid_t gid;
+	struct timespec time;	/* the core file's mtime: when the process died */
+	bool debug;
+};
+
+extern const struct fuse_lowlevel_ops corefs_ops;
+
+int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool debug);
+void mounted_free(struct mounted *m);
+
+#endif

@@ -1,0 +1,408 @@
+/* fs/render.c — renderers: maps, auxv, comm, cmdline, exe, task/<tid>/regs and core.json. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../formats/arch.h"
+#include "render.h"
+
+#define MAPS_NAME_COLUMN 73	/* 25 + sizeof(void *) * 6 - 1, then one space (fs/proc/task_mmu.c) */
+
+int view_init(struct view *v, const struct core *c, const char *sysroot)
+{
+	struct disk_files *df = calloc(1, sizeof(*df));
+	struct core_vmas *vm = calloc(1, sizeof(*vm));
+
+	memset(v, 0, sizeof(*v));
+	if (!df || !vm || disk_files_check(c, sysroot, df) < 0 || core_vmas_build(c, df, vm) < 0) {
+		if (df)
+			disk_files_free(df);
+		free(df);
+		free(vm);
+		return -ENOMEM;
+	}
+	v->core = c;
+	v->files = df;
+	v->vmas = vm;
+	return 0;
+}
+
+void view_free(struct view *v)
+{
+	if (v->files) {
+		disk_files_free((struct disk_files *)v->files);
+		free((void *)v->files);
+	}
+	if (v->vmas) {
+		core_vmas_free((struct core_vmas *)v->vmas);
+		free((void *)v->vmas);
+	}
+	memset(v, 0, sizeof(*v));
+}
+
+int render_maps(const struct view *v, const struct core_thread *t, struct buf *out)
+{
+	(void)t;
+	for (size_t i = 0; i < v->vmas->n; i++) {
+		const struct core_vma *m = &v->vmas->v[i];
+		size_t line = out->len;
+
+		buf_printf(out, "%08" PRIx64 "-%08" PRIx64 " %s %08" PRIx64 " %02x:%02x %" PRIu64 " ",
+			   m->start, m->end, m->perms, m->offset, m->dev_major, m->dev_minor, m->ino);
+		if (m->name) {
+			buf_pad(out, line, MAPS_NAME_COLUMN - 1);
+			buf_putc(out, ' ');
+			buf_puts(out, m->name);
+		}
+		buf_putc(out, '\n');
+	}
+	return 0;
+}
+
+int render_auxv(const struct view *v, const struct core_thread *t, struct buf *out)
+{
+	(void)t;
+	if (v->core->auxv_raw)
+		buf_put(out, v->core->auxv_raw, v->core->auxv_size);
+	return 0;
+}
+
+/* The command name: pr_fname, else the executable's base name (15 bytes, as the kernel keeps). */
+static const char *comm_of(const struct core *c, char *tmp, size_t tmpsz)
+{
+	const char *exe;
+
+	if (c->psinfo.present && c->psinfo.fname[0])
+		return c->psinfo.fname;
+	exe = core_exe_path(c);
+	if (!exe)
+		return NULL;
+	snprintf(tmp, tmpsz, "%.15s", strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
+	return tmp;
+}
+
+int render_comm(const struct view *v, const struct core_thread *t, struct buf *out)
+{
+	char tmp[16];
+	const char *comm = comm_of(v->core, tmp, sizeof(tmp));
+
+	(void)t;
+	buf_printf(out, "%s\n", comm ? comm : "");
+	return 0;
+}
+
+/* pr_psargs is argv joined by spaces, cut at 80 bytes; the closing NUL became a trailing space.
+ * Argument boundaries inside it are lost: spaces become separators. */
+int render_cmdline(const struct view *v, const struct core_thread *t, struct buf *out)
+{
+	const char *s = v->core->psinfo.psargs;
+	size_t n = strlen(s);
+
+	(void)t;
+	if (!v->core->psinfo.present)
+		return 0;
+	if (n && s[n - 1] == ' ')
+		n--;
+	for (size_t i = 0; i < n; i++)
+		buf_putc(out, s[i] == ' ' ? '\0' : s[i]);
+	if (n)
+		buf_putc(out, '\0');
+	return 0;
+}
+
+int render_exe(const struct view *v, const struct core_thread *t, struct buf *out)
+{
+	const char *exe = core_exe_path(v->core);
+
+	(void)t;
+	if (!exe)
+		return -ENOENT;
+	buf_puts(out, exe);
+	return 0;
+}
+
+int render_regs(const struct view *v, const struct core_thread *t, struct buf *out)
+{
+	const struct arch_desc *a = v->core->arch;
+
+	if (!t)
+		return -ENOENT;
+	for (size_t i = 0; i < a->nregs; i++) {
+		uint64_t val;
+
+		if (arch_reg(v->core, t, &a->regs[i], &val))
+			buf_printf(out, "%s 0x%" PRIx64 "\n", a->regs[i].name, val);
+	}
+	if (!a->nregs) {
+		if (t->has_pc)
+			buf_printf(out, "pc 0x%" PRIx64 "\n", t->pc);
+		if (t->has_sp)
+			buf_printf(out, "sp 0x%" PRIx64 "\n", t->sp);
+	}
+	return 0;
+}
+
+/* --- core.json ---------------------------------------------------------------------------- */
+
+static cJSON *hex(uint64_t v)
+{
+	char s[24];
+
+	snprintf(s, sizeof(s), "0x%" PRIx64, v);
+	return cJSON_CreateString(s);
+}
+
+static void add_hex(cJSON *o, const char *key, uint64_t v)
+{
+	cJSON_AddItemToObject(o, key, hex(v));
+}
+
+static void add_str_or_null(cJSON *o, const char *key, const char *s)
+{
+	if (s)
+		cJSON_AddStringToObject(o, key, s);
+	else
+		cJSON_AddNullToObject(o, key);
+}
+
+static const char *os_name(enum core_os os)
+{
+	return os == CORE_OS_NETBSD ? "netbsd" : os == CORE_OS_MACOS ? "macos" : "linux";
+}
+
+static const char *producer_name(enum core_producer p)
+{
+	return p == CORE_BY_KERNEL ? "kernel" : p == CORE_BY_GDB ? "gdb" : "other";
+}
+
+static cJSON *json_signal(const struct core *c)
+{
+	const struct core_thread *t = c->nthreads ? &c->threads[0] : NULL;
+	cJSON *s;
+
+	if (!c->signo)
+		return cJSON_CreateNull();
+	s = cJSON_CreateObject();
+	cJSON_AddNumberToObject(s, "number", c->signo);
+	add_str_or_null(s, "name", signal_name(c->arch, c->signo));
+	if (t && t->has_siginfo && t->siginfo.signo == c->signo) {
+		cJSON_AddNumberToObject(s, "code", t->siginfo.code);
+		cJSON_AddNumberToObject(s, "errno", t->siginfo.errnum);
+		if (t->siginfo.has_addr)
+			add_hex(s, "addr", t->siginfo.addr);
+		else
+			cJSON_AddNullToObject(s, "addr");
+		if (t->siginfo.has_sender) {
+			cJSON_AddNumberToObject(s, "sender_pid", t->siginfo.pid);
+			cJSON_AddNumberToObject(s, "sender_uid", t->siginfo.uid);
+		}
+		cJSON_AddNumberToObject(s, "tid", t->tid);
+	} else {
+		cJSON_AddNullToObject(s, "code");
+		cJSON_AddNullToObject(s, "addr");
+	}
+	return s;
+}
+
+static cJSON *json_thread(const struct view *v, const struct core_thread *t)
+{
+	const struct core *c = v->core;
+	const struct arch_desc *a = c->arch;
+	cJSON *o = cJSON_CreateObject(), *regs = cJSON_CreateObject(), *sets = cJSON_CreateArray();
+	char tmp[16];
+
+	cJSON_AddNumberToObject(o, "tid", t->tid);
+	/* Kernel cores keep the command name of the main thread only. */
+	add_str_or_null(o, "name", t->tid == c->pid ? comm_of(c, tmp, sizeof(tmp)) : NULL);
+	if (t->has_pc)
+		add_hex(o, "pc", t->pc);
+	else
+		cJSON_AddNullToObject(o, "pc");
+	if (t->has_sp)
+		add_hex(o, "sp", t->sp);
+	else
+		cJSON_AddNullToObject(o, "sp");
+	cJSON_AddNumberToObject(o, "cursig", t->cursig);
+	add_hex(o, "sigpend", t->sigpend);
+	add_hex(o, "sighold", t->sighold);
+	if (t->has_siginfo) {
+		cJSON *si = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(si, "signo", t->siginfo.signo);
+		cJSON_AddNumberToObject(si, "code", t->siginfo.code);
+		cJSON_AddNumberToObject(si, "errno", t->siginfo.errnum);
+		if (t->siginfo.has_addr)
+			add_hex(si, "addr", t->siginfo.addr);
+		cJSON_AddItemToObject(o, "siginfo", si);
+	}
+	for (size_t i = 0; i < a->nregs; i++) {
+		uint64_t val;
+
+		if (arch_reg(c, t, &a->regs[i], &val))
+			add_hex(regs, a->regs[i].name, val);
+	}
+	cJSON_AddItemToObject(o, "regs", regs);
+	for (size_t i = 0; i < t->nregsets; i++) {
+		cJSON *r = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(r, "note", t->regsets[i].name);
+		cJSON_AddStringToObject(r, "owner", t->regsets[i].owner);
+		cJSON_AddNumberToObject(r, "size", (double)t->regsets[i].size);
+		cJSON_AddItemToArray(sets, r);
+	}
+	cJSON_AddItemToObject(o, "regsets", sets);
+	return o;
+}
+
+static cJSON *json_mappings(const struct view *v)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; i < v->vmas->n; i++) {
+		const struct core_vma *m = &v->vmas->v[i];
+		cJSON *o = cJSON_CreateObject();
+
+		add_hex(o, "start", m->start);
+		add_hex(o, "end", m->end);
+		cJSON_AddStringToObject(o, "perms", m->perms);
+		add_hex(o, "offset", m->offset);
+		add_str_or_null(o, "path", m->name);
+		cJSON_AddNumberToObject(o, "in_core_bytes", (double)m->in_core);
+		if (m->seg && m->seg->avail < m->seg->filesz)
+			cJSON_AddNumberToObject(o, "truncated_bytes", (double)(m->seg->filesz - m->seg->avail));
+		if (m->disk)
+			cJSON_AddStringToObject(o, "file", disk_status_name(m->disk->status));
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
+
+static cJSON *json_files(const struct view *v)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; i < v->files->nfiles; i++) {
+		const struct disk_file *d = &v->files->files[i];
+		cJSON *o = cJSON_CreateObject();
+		char id[2 * sizeof(d->build_id) + 1];
+
+		cJSON_AddStringToObject(o, "path", d->path);
+		cJSON_AddStringToObject(o, "disk_path", d->disk_path);
+		cJSON_AddStringToObject(o, "status", disk_status_name(d->status));
+		add_str_or_null(o, "why", d->why);
+		for (size_t k = 0; k < d->core_build_id_len; k++)
+			sprintf(id + 2 * k, "%02x", d->core_build_id[k]);
+		if (d->core_build_id_len)
+			cJSON_AddStringToObject(o, "build_id", id);
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
+
+static cJSON *json_auxv(const struct core *c)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; i < c->nauxv; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(o, "type", (double)c->auxv[i].type);
+		add_str_or_null(o, "name", auxv_type_name(c->auxv[i].type));
+		add_hex(o, "value", c->auxv[i].value);
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
+
+static cJSON *json_notes(const struct core *c)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; i < c->nnotes; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "owner", c->notes[i].owner);
+		cJSON_AddStringToObject(o, "type", c->notes[i].name);
+		cJSON_AddNumberToObject(o, "size", (double)c->notes[i].size);
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
+
+static cJSON *json_process(const struct core *c)
+{
+	const struct core_psinfo *p = &c->psinfo;
+	cJSON *o;
+	char state[2] = { p->sname, 0 };
+
+	if (!p->present)
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "pid", p->pid);
+	cJSON_AddNumberToObject(o, "ppid", p->ppid);
+	cJSON_AddNumberToObject(o, "pgrp", p->pgrp);
+	cJSON_AddNumberToObject(o, "sid", p->sid);
+	cJSON_AddNumberToObject(o, "uid", p->uid);
+	cJSON_AddNumberToObject(o, "gid", p->gid);
+	cJSON_AddStringToObject(o, "state", state);
+	cJSON_AddNumberToObject(o, "nice", p->nice);
+	add_hex(o, "flags", p->flag);
+	cJSON_AddStringToObject(o, "fname", p->fname);
+	cJSON_AddStringToObject(o, "psargs", p->psargs);
+	return o;
+}
+
+int render_core_json(const struct view *v, const struct core_thread *t, struct buf *out)
+{
+	const struct core *c = v->core;
+	cJSON *root = cJSON_CreateObject(), *threads, *argv, *missing;
+	char tmp[16], *text;
+	struct buf cmd = { 0 };
+
+	(void)t;
+	if (!root)
+		return -ENOMEM;
+	cJSON_AddStringToObject(root, "core", c->path);
+	cJSON_AddNumberToObject(root, "file_size", (double)c->file_size);
+	cJSON_AddStringToObject(root, "format", c->format);
+	cJSON_AddStringToObject(root, "arch", c->arch->name);
+	cJSON_AddNumberToObject(root, "machine", c->machine);
+	cJSON_AddStringToObject(root, "os", os_name(c->os));
+	cJSON_AddStringToObject(root, "producer", producer_name(c->producer));
+	cJSON_AddNumberToObject(root, "pid", c->pid);
+	add_str_or_null(root, "comm", comm_of(c, tmp, sizeof(tmp)));
+	add_str_or_null(root, "exe", core_exe_path(c));
+	argv = cJSON_CreateArray();
+	render_cmdline(v, NULL, &cmd);
+	for (size_t i = 0; i < cmd.len; i += strlen(cmd.p + i) + 1)
+		cJSON_AddItemToArray(argv, cJSON_CreateString(cmd.p + i));
+	buf_free(&cmd);
+	cJSON_AddItemToObject(root, "cmdline", argv);
+	cJSON_AddStringToObject(root, "cmdline_source", c->psinfo.present ? "psargs" : "none");
+	cJSON_AddItemToObject(root, "process", json_process(c));
+	cJSON_AddItemToObject(root, "signal", json_signal(c));
+	threads = cJSON_CreateArray();
+	for (size_t i = 0; i < c->nthreads; i++)
+		cJSON_AddItemToArray(threads, json_thread(v, &c->threads[i]));
+	cJSON_AddItemToObject(root, "threads", threads);
+	cJSON_AddItemToObject(root, "mappings", json_mappings(v));
+	cJSON_AddItemToObject(root, "files", json_files(v));
+	cJSON_AddItemToObject(root, "auxv", json_auxv(c));
+	cJSON_AddItemToObject(root, "notes", json_notes(c));
+	missing = cJSON_CreateArray();
+	for (size_t i = 0; i < c->nproblems; i++)
+		cJSON_AddItemToArray(missing, cJSON_CreateString(c->problems[i]));
+	cJSON_AddItemToObject(root, "problems", missing);
+
+	text = cJSON_Print(root);
+	cJSON_Delete(root);
+	if (!text)
+		return -ENOMEM;
+	buf_puts(out, text);
+	buf_putc(out, '\n');
+	cJSON_free(text);
+	return 0;
+}

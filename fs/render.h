@@ -1,0 +1,37 @@
+/* fs/render.h — the files of the tree as pure functions from the model to bytes.
+ *
+ * Nothing here knows about FUSE: a renderer gets a view of one core (and, for per-thread files,
+ * one of its threads) and appends the file's bytes to a buffer.  The unit tests and
+ * `corefs --cat` call them directly. */
+#ifndef COREFS_RENDER_H
+#define COREFS_RENDER_H
+
+#include "../formats/core.h"
+#include "../formats/files.h"
+#include "../formats/vma.h"
+#include "buf.h"
+
+/* One core as the tree shows it. */
+struct view {
+	const struct core *core;
+	const struct disk_files *files;
+	const struct core_vmas *vmas;
+};
+
+/* Append the file's bytes; 0 on success, a negative errno (-ENOENT: the core cannot tell). */
+typedef int (*render_fn)(const struct view *v, const struct core_thread *t, struct buf *out);
+
+int render_maps(const struct view *v, const struct core_thread *t, struct buf *out);
+int render_auxv(const struct view *v, const struct core_thread *t, struct buf *out);
+int render_comm(const struct view *v, const struct core_thread *t, struct buf *out);
+int render_cmdline(const struct view *v, const struct core_thread *t, struct buf *out);
+int render_regs(const struct view *v, const struct core_thread *t, struct buf *out);
+int render_core_json(const struct view *v, const struct core_thread *t, struct buf *out);
+/* Symlink targets. */
+int render_exe(const struct view *v, const struct core_thread *t, struct buf *out);
+
+/* Set up a view of c: checks its mapped files (sysroot may be NULL) and builds its map. */
+int view_init(struct view *v, const struct core *c, const char *sysroot);
+void view_free(struct view *v);
+
+#endif

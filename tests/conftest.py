@@ -1,0 +1,149 @@
+"""Shared helpers for corefs's integration tests.
+
+Cores are made at test time by real programs (tests/progs/*.c) that crash or are gcore'd; the
+mount is the real ./corefs binary.  Everything a test needs to mount, read and unmount goes
+through the helpers here, so every test checks the same things: the mount comes up, the daemon
+writes no error, and the unmount leaves nothing behind.
+"""
+import contextlib
+import os
+import pathlib
+import resource
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+COREFS = PROJECT_ROOT / "corefs"
+PROGS = PROJECT_ROOT / "tests" / "progs"
+CORPUS = PROJECT_ROOT.parent / "shared" / "corpus"
+
+
+# --- the shared corpus (../shared/corpus): present on developer machines only -------------------
+
+def corpus_files(tmp_dir, *relpaths):
+    """Decompress corpus files (paths without .xz) into tmp_dir; skip when the corpus is absent."""
+    if not CORPUS.is_dir():
+        pytest.skip(f"shared corpus not present at {CORPUS}")
+    out = []
+    for rel in relpaths:
+        src = CORPUS / (rel + ".xz")
+        dst = pathlib.Path(tmp_dir) / pathlib.Path(rel).name
+        if not dst.exists():
+            with open(dst, "wb") as f:
+                subprocess.run(["xz", "-dc", str(src)], stdout=f, check=True)
+        out.append(dst)
+    return out
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory):
+    """One temporary directory per test session, so each corpus file is decompressed once."""
+    return tmp_path_factory.mktemp("corpus")
+
+
+# --- running corefs ------------------------------------------------------------------------------
+
+def corefs_cat(core, path, *opts, check=True):
+    """`corefs --cat PATH CORE`: one file of the tree, rendered without a mount."""
+    p = subprocess.run([str(COREFS), *opts, "--cat", path, str(core)], capture_output=True)
+    if check and p.returncode != 0:
+        raise AssertionError(f"corefs --cat {path} {core} failed: {p.stderr.decode()}")
+    return p
+
+
+def wait_for_mount(mnt, proc, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.ismount(mnt):
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"corefs exited with {proc.returncode} before mounting: "
+                                 f"{proc.stderr.read().decode()}")
+        time.sleep(0.01)
+    raise AssertionError(f"{mnt} did not become a mount point")
+
+
+@contextlib.contextmanager
+def mounted(core, *opts):
+    """Mount core in the foreground on a fresh directory; yield the mount point as a Path.
+
+    On exit: unmount with fusermount3 -u, require a clean exit of the daemon with nothing on its
+    stderr (unless -d was given), and that the mount point is no longer mounted."""
+    mnt = pathlib.Path(tempfile.mkdtemp(prefix="corefs-mnt-"))
+    proc = subprocess.Popen([str(COREFS), "-f", *opts, str(core), str(mnt)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for_mount(mnt, proc)
+        yield mnt
+    finally:
+        if os.path.ismount(mnt):
+            subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError("corefs did not exit after unmount")
+        assert not os.path.ismount(mnt), f"{mnt} still mounted"
+        mnt.rmdir()
+    assert proc.returncode == 0, f"corefs exited {proc.returncode}: {err.decode()}"
+    if "-d" not in opts:
+        assert err == b"", f"corefs wrote to stderr: {err.decode()}"
+
+
+# --- making cores from real programs -------------------------------------------------------------
+
+def build_prog(name, outdir, *cflags, ldflags=()):
+    """Compile tests/progs/NAME.c into outdir; returns the executable's path."""
+    exe = pathlib.Path(outdir) / name
+    cmd = ["gcc", "-g", "-O0", "-Wall", *cflags, "-o", str(exe), str(PROGS / f"{name}.c"),
+           "-pthread", *ldflags]
+    subprocess.run(cmd, check=True)
+    return exe
+
+
+def _core_pattern():
+    return pathlib.Path("/proc/sys/kernel/core_pattern").read_text().strip()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernel_cores_in_cwd():
+    """Kernel cores land in the crashing program's cwd as core or core.PID.  A machine that pipes
+    cores elsewhere (systemd-coredump, apport) has its pattern set to "core" for the session and
+    restored after it; changing it needs root."""
+    old = _core_pattern()
+    changed = False
+    if old.startswith("|") or "/" in old:
+        try:
+            pathlib.Path("/proc/sys/kernel/core_pattern").write_text("core")
+            changed = True
+        except OSError:
+            pass
+    yield
+    if changed:
+        pathlib.Path("/proc/sys/kernel/core_pattern").write_text(old)
+
+
+def _allow_core():
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def crash(exe, cwd, *args, env=None, timeout=60, expect_signal=None):
+    """Run exe in cwd until it dumps core; returns (core path, completed process)."""
+    cwd = pathlib.Path(cwd)
+    p = subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True,
+                       preexec_fn=_allow_core, timeout=timeout)
+    assert p.returncode < 0, f"{exe} did not die of a signal (rc {p.returncode}): {p.stderr.decode()}"
+    if expect_signal is not None:
+        assert -p.returncode == expect_signal
+    for name in (f"core.{p.pid}" if hasattr(p, "pid") else None, "core"):
+        if name and (cwd / name).exists():
+            return cwd / name, p
+    cores = sorted(cwd.glob("core*"), key=lambda f: f.stat().st_mtime)
+    assert cores, f"no core written in {cwd} (core_pattern {_core_pattern()!r})"
+    return cores[-1], p
