@@ -1,6 +1,10 @@
 /* formats/vma.c — derive /proc/PID/maps entries from segments, NT_FILE and auxv. */
 #include <elf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/sysmacros.h>
 
@@ -106,6 +110,74 @@ static void name_special(const struct core *c, struct core_vmas *vm)
 	}
 }
 
+/* The NT_FILE entry mapping offset 0 of the same file as f: where its ELF header is. */
+static const struct core_mapped_file *header_mapping(const struct core *c,
+						     const struct core_mapped_file *f)
+{
+	const struct core_mapped_file *best = NULL;
+
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct core_mapped_file *h = &c->files[i];
+
+		if (h->offset != 0 || strcmp(h->path, f->path) || h->start > f->start)
+			continue;
+		if (!best || h->start > best->start)
+			best = h;	/* the closest one below f */
+	}
+	return best;
+}
+
+/* Protections of a file mapping the core holds no segment for (gdb's gcore leaves out
+ * unmodified file text): the p_flags of the PT_LOAD covering it, read from the program headers
+ * in the core's copy of the file's header page, else from the file itself when it is the one. */
+static bool file_prot(const struct core *c, const struct disk_file *d, const struct core_vma *e,
+		      uint32_t *flags)
+{
+	const struct core_mapped_file *h = header_mapping(c, e->file);
+	unsigned char page[4096];
+	Elf *elf = NULL;
+	int fd = -1;
+	ssize_t got;
+	size_t phnum;
+	bool found = false, first = true;
+	uint64_t bias = 0;
+
+	if (!h)
+		return false;
+	got = core_read_mem(c, h->start, page, sizeof(page));
+	if (got >= 4 && !memcmp(page, "\177ELF", 4)) {
+		elf = elf_memory((char *)page, (size_t)got);
+	} else if (disk_file_usable(d) && (fd = open(d->disk_path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	}
+	if (!elf || elf_getphdrnum(elf, &phnum) != 0)
+		goto out;
+	for (size_t i = 0; i < phnum && !found; i++) {
+		GElf_Phdr ph;
+		uint64_t lo, hi, want;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		lo = ph.p_vaddr & ~(uint64_t)0xfff;
+		if (first) {
+			bias = h->start - lo;	/* the first PT_LOAD maps file offset 0 at h->start */
+			first = false;
+		}
+		hi = ph.p_vaddr + ph.p_memsz;
+		want = e->start - bias;
+		if (want >= lo && want < hi) {
+			*flags = ph.p_flags;
+			found = true;
+		}
+	}
+out:
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	return found;
+}
+
 int core_vmas_build(const struct core *c, const struct disk_files *df, struct core_vmas *out)
 {
 	size_t cap = c->nsegs + c->nfiles, n = 0;
@@ -154,6 +226,15 @@ int core_vmas_build(const struct core *c, const struct disk_files *df, struct co
 		if (!strcmp(e->name, "/dev/zero (deleted)") || !strncmp(e->name, "/SYSV", 5))
 			e->perms[3] = 's';
 		e->disk = df ? disk_file_of(c, df, e->file) : NULL;
+		if (!e->seg) {
+			uint32_t fl;
+
+			if (file_prot(c, e->disk, e, &fl)) {
+				e->perms[0] = fl & PF_R ? 'r' : '-';
+				e->perms[1] = fl & PF_W ? 'w' : '-';
+				e->perms[2] = fl & PF_X ? 'x' : '-';
+			}
+		}
 		if (disk_file_usable(e->disk)) {
 			e->dev_major = major(e->disk->dev);
 			e->dev_minor = minor(e->disk->dev);

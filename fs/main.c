@@ -207,6 +207,17 @@ int main(int argc, char *argv[])
 	}
 	if (!o.cat && fuse_parse_cmdline(&args, &fo) != 0)
 		goto out;
+	if (o.sysroot) {
+		/* The daemon changes to / when it detaches; keep the sysroot meaningful after that. */
+		char *abs = realpath(o.sysroot, NULL);
+
+		if (!abs) {
+			fprintf(stderr, "corefs: --sysroot %s: %s\n", o.sysroot, strerror(errno));
+			goto out;
+		}
+		free(o.sysroot);
+		o.sysroot = abs;
+	}
 	if (core_open(o.core, &core, &err) < 0) {
 		fprintf(stderr, "corefs: %s\n", err.msg);
 		goto out;
@@ -221,13 +232,16 @@ int main(int argc, char *argv[])
 	} else {
 		if (fo.debug)
 			log_findings(&m);
-		if (fuse_opt_add_arg(&args, "-oro,default_permissions,auto_unmount,subtype=corefs") ||
-		    fuse_opt_add_opt_escaped(&fsname, o.core) ||
+		char *abs = realpath(o.core, NULL);
+
+		if (fuse_opt_add_arg(&args, "-oro,default_permissions,auto_unmount") ||
+		    fuse_opt_add_opt_escaped(&fsname, abs ? abs : o.core) ||
 		    asprintf(&fsname, "-ofsname=%s", fsname) < 0 || fuse_opt_add_arg(&args, fsname)) {
 			fprintf(stderr, "corefs: out of memory\n");
 		} else {
 			ret = serve(&args, &fo, &m);
 		}
+		free(abs);
 	}
 	mounted_free(&m);
 out:
