@@ -14,6 +14,26 @@
 #define AT_PHDR_ 3
 #define AT_ENTRY_ 9
 
+static int cmp_file(const void *a, const void *b, void *arg)
+{
+	const struct core_mapped_file *f = arg;
+	uint64_t x = f[*(const size_t *)a].start, y = f[*(const size_t *)b].start;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Index the NT_FILE entries by address, whatever order the producer wrote them in. */
+static int index_files(struct core *c, struct core_error *err)
+{
+	c->file_by_addr = malloc((c->nfiles ? c->nfiles : 1) * sizeof(size_t));
+	if (!c->file_by_addr)
+		return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
+	for (size_t i = 0; i < c->nfiles; i++)
+		c->file_by_addr[i] = i;
+	qsort_r(c->file_by_addr, c->nfiles, sizeof(size_t), cmp_file, c->files);
+	return 0;
+}
+
 static int identify(struct core *c, struct core_error *err)
 {
 	unsigned char magic[8] = { 0 };
@@ -65,7 +85,7 @@ int core_open(const char *path, struct core **out, struct core_error *err)
 		core_close(c);
 		return -1;
 	}
-	if (identify(c, err) < 0 || elfcore_read(c, err) < 0) {
+	if (identify(c, err) < 0 || elfcore_read(c, err) < 0 || index_files(c, err) < 0) {
 		core_close(c);
 		return -1;
 	}
@@ -84,6 +104,7 @@ void core_close(struct core *c)
 	for (size_t i = 0; i < c->nfiles; i++)
 		free(c->files[i].path);
 	free(c->files);
+	free(c->file_by_addr);
 	for (size_t i = 0; i < c->nnotes; i++)
 		free((char *)c->notes[i].owner);
 	free(c->notes);
@@ -175,10 +196,26 @@ const struct core_thread *core_main_thread(const struct core *c)
 
 const struct core_mapped_file *core_file_at(const struct core *c, uint64_t addr)
 {
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (addr >= c->files[i].start && addr < c->files[i].end)
-			return &c->files[i];
-	return NULL;
+	size_t lo = 0, hi = c->nfiles;
+
+	if (!c->file_by_addr)
+		return NULL;
+	/* Last entry whose start <= addr; NT_FILE entries do not overlap. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->files[c->file_by_addr[mid]].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	{
+		const struct core_mapped_file *f = &c->files[c->file_by_addr[lo - 1]];
+
+		return addr < f->end ? f : NULL;
+	}
 }
 
 const char *core_exe_path(const struct core *c)

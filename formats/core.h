@@ -142,6 +142,7 @@ struct core {
 
 	struct core_mapped_file *files;
 	size_t nfiles;
+	size_t *file_by_addr;	/* indexes into files, sorted by start, for lookups */
 	uint64_t file_page_size;	/* NT_FILE's page size */
 
 	struct core_note *notes;	/* every note, in order */
