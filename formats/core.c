@@ -1,6 +1,7 @@
 /* formats/core.c — open a dump by its magic, and the queries every consumer of the model uses. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,28 +121,36 @@ void core_close(struct core *c)
 	free(c);
 }
 
-const struct core_segment *core_segment_at(const struct core *c, uint64_t addr)
+/* How many entries of an index sorted by address have their address <= addr: the entry that may
+ * contain addr is the last of them.  key_off locates the address inside an element of base. */
+static size_t count_at_or_below(const size_t *index, size_t n, const void *base, size_t stride,
+				size_t key_off, uint64_t addr)
 {
-	size_t lo = 0, hi = c->nsegs;
+	size_t lo = 0, hi = n;
 
-	/* Last segment whose vaddr <= addr. */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
+		uint64_t key;
 
-		if (c->segs[c->seg_by_addr[mid]].vaddr <= addr)
+		memcpy(&key, (const char *)base + index[mid] * stride + key_off, sizeof(key));
+		if (key <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo == 0)
-		return NULL;
-	{
-		const struct core_segment *s = &c->segs[c->seg_by_addr[lo - 1]];
+	return lo;
+}
 
-		if (addr - s->vaddr < s->memsz)
-			return s;
-	}
-	return NULL;
+const struct core_segment *core_segment_at(const struct core *c, uint64_t addr)
+{
+	size_t i = count_at_or_below(c->seg_by_addr, c->nsegs, c->segs, sizeof(*c->segs),
+				     offsetof(struct core_segment, vaddr), addr);
+	const struct core_segment *s;
+
+	if (i == 0)
+		return NULL;
+	s = &c->segs[c->seg_by_addr[i - 1]];
+	return addr - s->vaddr < s->memsz ? s : NULL;
 }
 
 ssize_t core_read_mem(const struct core *c, uint64_t addr, void *buf, size_t len)
@@ -196,26 +205,18 @@ const struct core_thread *core_main_thread(const struct core *c)
 
 const struct core_mapped_file *core_file_at(const struct core *c, uint64_t addr)
 {
-	size_t lo = 0, hi = c->nfiles;
+	size_t i;
+	const struct core_mapped_file *f;
 
 	if (!c->file_by_addr)
 		return NULL;
-	/* Last entry whose start <= addr; NT_FILE entries do not overlap. */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (c->files[c->file_by_addr[mid]].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == 0)
+	/* NT_FILE entries do not overlap: only the last one starting at or below addr can hold it. */
+	i = count_at_or_below(c->file_by_addr, c->nfiles, c->files, sizeof(*c->files),
+			      offsetof(struct core_mapped_file, start), addr);
+	if (i == 0)
 		return NULL;
-	{
-		const struct core_mapped_file *f = &c->files[c->file_by_addr[lo - 1]];
-
-		return addr < f->end ? f : NULL;
-	}
+	f = &c->files[c->file_by_addr[i - 1]];
+	return addr < f->end ? f : NULL;
 }
 
 const char *core_exe_path(const struct core *c)
