@@ -219,6 +219,24 @@ const struct core_mapped_file *core_file_at(const struct core *c, uint64_t addr)
 	return addr < f->end ? f : NULL;
 }
 
+uint64_t core_next_mapped(const struct core *c, uint64_t addr)
+{
+	uint64_t best = 0;
+	size_t i;
+
+	i = count_at_or_below(c->seg_by_addr, c->nsegs, c->segs, sizeof(*c->segs),
+			      offsetof(struct core_segment, vaddr), addr);
+	if (i < c->nsegs)
+		best = c->segs[c->seg_by_addr[i]].vaddr;
+	if (c->file_by_addr) {
+		i = count_at_or_below(c->file_by_addr, c->nfiles, c->files, sizeof(*c->files),
+				      offsetof(struct core_mapped_file, start), addr);
+		if (i < c->nfiles && (!best || c->files[c->file_by_addr[i]].start < best))
+			best = c->files[c->file_by_addr[i]].start;
+	}
+	return best;
+}
+
 const char *core_exe_path(const struct core *c)
 {
 	const struct core_mapped_file *f = NULL;

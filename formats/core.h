@@ -176,6 +176,9 @@ const struct core_thread *core_main_thread(const struct core *c);
 /* The NT_FILE entry that contains addr, or NULL. */
 const struct core_mapped_file *core_file_at(const struct core *c, uint64_t addr);
 
+/* The lowest address above addr where a segment or an NT_FILE mapping starts; 0 when none. */
+uint64_t core_next_mapped(const struct core *c, uint64_t addr);
+
 /* The executable's path: the NT_FILE entry holding AT_PHDR (or AT_ENTRY), else NULL. */
 const char *core_exe_path(const struct core *c);
 

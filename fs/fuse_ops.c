@@ -11,6 +11,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "../formats/util.h"
 #include "fuse_ops.h"
 
 #define TIMEOUT 86400.0
@@ -252,7 +253,7 @@ static void read_mem(fuse_req_t req, struct mounted *m, size_t size, off_t off)
 
 	if (!buf)
 		return (void)fuse_reply_err(req, ENOMEM);
-	n = core_read_mem(m->core, (uint64_t)off, buf, size);
+	n = off < 0 ? 0 : memory_read(m->view.mem, (uint64_t)off, buf, size);
 	if (n <= 0 && size > 0)
 		fuse_reply_err(req, EIO);
 	else
@@ -283,6 +284,35 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	fuse_reply_buf(req, e->data + off, size);
 }
 
+/* SEEK_DATA and SEEK_HOLE on mem report exactly the readable ranges. */
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct mounted *m = ctx(req);
+	struct fsref ref;
+	uint64_t start, end;
+	int r;
+
+	(void)fi;
+	if ((r = ref_of(m, ino, &ref)) < 0)
+		return (void)fuse_reply_err(req, -r);
+	if (!(nodes[ref.node].flags & NODE_MEM) || (whence != SEEK_DATA && whence != SEEK_HOLE))
+		return (void)fuse_reply_err(req, EINVAL);
+	if (off < 0)
+		return (void)fuse_reply_err(req, ENXIO);
+	if (!memory_next_data(m->view.mem, (uint64_t)off, &start, &end)) {
+		/* No data at or above off: the rest is one hole. */
+		return (void)(whence == SEEK_DATA ? fuse_reply_err(req, ENXIO)
+						  : fuse_reply_lseek(req, off));
+	}
+	if (whence == SEEK_DATA)
+		return (void)fuse_reply_lseek(req, (off_t)MAX(start, (uint64_t)off));
+	/* SEEK_HOLE: off itself when it is in a hole, else the end of its readable run. */
+	if (start > (uint64_t)off)
+		return (void)fuse_reply_lseek(req, off);
+	fuse_reply_lseek(req, end > (uint64_t)INT64_MAX ? INT64_MAX : (off_t)end);
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255 };
@@ -301,9 +331,10 @@ const struct fuse_lowlevel_ops corefs_ops = {
 	.open = op_open,
 	.read = op_read,
 	.statfs = op_statfs,
+	.lseek = op_lseek,
 };
 
-int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool debug)
+int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool fill, bool debug)
 {
 	struct stat st;
 	int r;
@@ -315,7 +346,7 @@ int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool
 	m->gid = getgid();
 	if (fstat(core->fd, &st) == 0)
 		m->time = st.st_mtim;
-	r = view_init(&m->view, core, sysroot);
+	r = view_init(&m->view, core, sysroot, fill);
 	if (r < 0)
 		return r;
 	m->cache = calloc(core->nthreads + 1, sizeof(*m->cache));

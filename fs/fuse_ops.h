@@ -32,7 +32,7 @@ struct mounted {
 
 extern const struct fuse_lowlevel_ops corefs_ops;
 
-int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool debug);
+int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool fill, bool debug);
 void mounted_free(struct mounted *m);
 
 #endif

@@ -24,6 +24,7 @@ struct options {
 	char *sysroot;
 	char *cat;
 	int nonopts;
+	int no_fill;
 	bool help, version;
 };
 
@@ -32,6 +33,7 @@ enum { KEY_HELP, KEY_VERSION };
 static const struct fuse_opt corefs_opts[] = {
 	{ "--sysroot=%s", offsetof(struct options, sysroot), 0 },
 	{ "--sysroot %s", offsetof(struct options, sysroot), 0 },
+	{ "--no-fill", offsetof(struct options, no_fill), 1 },
 	{ "--cat=%s", offsetof(struct options, cat), 0 },
 	{ "--cat %s", offsetof(struct options, cat), 0 },
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -58,6 +60,7 @@ static void usage(FILE *f)
 		"    -o OPT[,OPT...]        FUSE mount options (ro, auto_unmount and default_permissions\n"
 		"                           are always on)\n"
 		"    --sysroot=DIR          look for the files the process mapped under DIR\n"
+		"    --no-fill              mem: no bytes from the mapped files, only the core's\n"
 		"    --cat=PATH             print one file of the tree (maps, task/TID/regs, core.json...)\n"
 		"                           to stdout and exit, without mounting\n"
 		"    -h, --help             this help\n"
@@ -222,7 +225,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "corefs: %s\n", err.msg);
 		goto out;
 	}
-	r = mounted_init(&m, core, o.sysroot, fo.debug);
+	r = mounted_init(&m, core, o.sysroot, !o.no_fill, fo.debug);
 	if (r < 0) {
 		fprintf(stderr, "corefs: %s: %s\n", o.core, strerror(-r));
 		goto out;

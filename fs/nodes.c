@@ -22,6 +22,7 @@ const struct node nodes[N_COUNT] = {
 	REG(N_CMDLINE, "cmdline", N_ROOT, 0444, render_cmdline),
 	REG(N_COMM, "comm", N_ROOT, 0444, render_comm),
 	REG(N_CORE_JSON, "core.json", N_ROOT, 0444, render_core_json),
+	REG(N_ENVIRON, "environ", N_ROOT, 0400, render_environ),
 	LNK(N_EXE, "exe", N_ROOT, render_exe, has_exe),
 	REG(N_MAPS, "maps", N_ROOT, 0444, render_maps),
 	MEM(N_MEM, "mem", N_ROOT, 0600),

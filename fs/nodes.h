@@ -18,6 +18,7 @@ enum node_id {
 	N_CMDLINE,
 	N_COMM,
 	N_CORE_JSON,
+	N_ENVIRON,
 	N_EXE,
 	N_MAPS,
 	N_MEM,

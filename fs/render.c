@@ -7,26 +7,39 @@
 #include <string.h>
 
 #include "../formats/arch.h"
+#include "../formats/util.h"
 #include "render.h"
 
 #define MAPS_NAME_COLUMN 73	/* 25 + sizeof(void *) * 6 - 1, then one space (fs/proc/task_mmu.c) */
 
-int view_init(struct view *v, const struct core *c, const char *sysroot)
+int view_init(struct view *v, const struct core *c, const char *sysroot, bool fill)
 {
 	struct disk_files *df = calloc(1, sizeof(*df));
 	struct core_vmas *vm = calloc(1, sizeof(*vm));
+	struct memory *mem = calloc(1, sizeof(*mem));
+	struct proc_args *args = calloc(1, sizeof(*args));
 
 	memset(v, 0, sizeof(*v));
-	if (!df || !vm || disk_files_check(c, sysroot, df) < 0 || core_vmas_build(c, df, vm) < 0) {
-		if (df)
-			disk_files_free(df);
+	if (!df || !vm || !mem || !args || disk_files_check(c, sysroot, df) < 0) {
 		free(df);
 		free(vm);
+		free(mem);
+		free(args);
 		return -ENOMEM;
 	}
 	v->core = c;
 	v->files = df;
+	if (core_vmas_build(c, df, vm) < 0 || memory_init(mem, c, fill ? df : NULL) < 0) {
+		free(vm);
+		free(mem);
+		free(args);
+		view_free(v);
+		return -ENOMEM;
+	}
 	v->vmas = vm;
+	v->mem = mem;
+	procargs_find(mem, c, args);
+	v->args = args;
 	return 0;
 }
 
@@ -40,6 +53,11 @@ void view_free(struct view *v)
 		core_vmas_free((struct core_vmas *)v->vmas);
 		free((void *)v->vmas);
 	}
+	if (v->mem) {
+		memory_free(v->mem);
+		free(v->mem);
+	}
+	free((void *)v->args);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -94,22 +112,92 @@ int render_comm(const struct view *v, const struct core_thread *t, struct buf *o
 	return 0;
 }
 
+/* Append memory [start, end) to out; false when a byte of it cannot be read. */
+static bool put_memory(const struct view *v, uint64_t start, uint64_t end, struct buf *out)
+{
+	char chunk[4096];
+
+	while (start < end) {
+		size_t want = (size_t)MIN((uint64_t)sizeof(chunk), end - start);
+		ssize_t got = memory_read(v->mem, start, chunk, want);
+
+		if (got <= 0)
+			return false;
+		buf_put(out, chunk, (size_t)got);
+		start += (uint64_t)got;
+	}
+	return true;
+}
+
+/* /proc/PID/cmdline from the stack, as fs/proc/base.c get_mm_cmdline() reads it: the bytes of
+ * [arg_start, arg_end); when the last one is not a NUL the process rewrote its arguments
+ * (setproctitle) and the text runs on into the environment area up to its first NUL. */
+static bool cmdline_from_stack(const struct view *v, struct buf *out)
+{
+	const struct proc_args *a = v->args;
+	uint64_t env_end = a->env_end;
+	size_t mark = out->len;
+	char last;
+
+	if (!a->found || a->arg_end == a->arg_start)
+		return false;
+	if (a->env_start != a->arg_end || a->env_end < a->env_start)
+		env_end = a->arg_end;
+	if (memory_read(v->mem, a->arg_end - 1, &last, 1) != 1)
+		return false;
+	if (!last) {
+		if (put_memory(v, a->arg_start, a->arg_end, out))
+			return true;
+	} else {
+		for (uint64_t p = a->arg_start; p < env_end; p++) {
+			char ch;
+
+			if (memory_read(v->mem, p, &ch, 1) != 1)
+				break;
+			buf_putc(out, ch);
+			if (!ch)
+				return true;
+		}
+		if (out->len > mark)
+			return true;
+	}
+	out->len = mark;
+	return false;
+}
+
 /* pr_psargs is argv joined by spaces, cut at 80 bytes; the closing NUL became a trailing space.
  * Argument boundaries inside it are lost: spaces become separators. */
-int render_cmdline(const struct view *v, const struct core_thread *t, struct buf *out)
+static void cmdline_from_psargs(const struct view *v, struct buf *out)
 {
 	const char *s = v->core->psinfo.psargs;
 	size_t n = strlen(s);
 
-	(void)t;
 	if (!v->core->psinfo.present)
-		return 0;
+		return;
 	if (n && s[n - 1] == ' ')
 		n--;
 	for (size_t i = 0; i < n; i++)
 		buf_putc(out, s[i] == ' ' ? '\0' : s[i]);
 	if (n)
 		buf_putc(out, '\0');
+}
+
+int render_cmdline(const struct view *v, const struct core_thread *t, struct buf *out)
+{
+	(void)t;
+	if (!cmdline_from_stack(v, out))
+		cmdline_from_psargs(v, out);
+	return 0;
+}
+
+int render_environ(const struct view *v, const struct core_thread *t, struct buf *out)
+{
+	const struct proc_args *a = v->args;
+	size_t mark = out->len;
+
+	(void)t;
+	if (a->found && !put_memory(v, a->env_start, a->env_end, out))
+		out->len = mark;
 	return 0;
 }
 
@@ -381,7 +469,17 @@ int render_core_json(const struct view *v, const struct core_thread *t, struct b
 		cJSON_AddItemToArray(argv, cJSON_CreateString(cmd.p + i));
 	buf_free(&cmd);
 	cJSON_AddItemToObject(root, "cmdline", argv);
-	cJSON_AddStringToObject(root, "cmdline_source", c->psinfo.present ? "psargs" : "none");
+	{
+		struct buf probe = { 0 };
+		bool stack = cmdline_from_stack(v, &probe);
+
+		buf_free(&probe);
+		cJSON_AddStringToObject(root, "cmdline_source",
+					stack ? "stack" : c->psinfo.present ? "psargs" : "none");
+		if (!v->args->found)
+			cJSON_AddStringToObject(root, "cmdline_why_not_stack", v->args->why);
+		cJSON_AddNumberToObject(root, "environ_count", v->args->found ? (double)v->args->envc : 0);
+	}
 	cJSON_AddItemToObject(root, "process", json_process(c));
 	cJSON_AddItemToObject(root, "signal", json_signal(c));
 	threads = cJSON_CreateArray();

@@ -8,6 +8,8 @@
 
 #include "../formats/core.h"
 #include "../formats/files.h"
+#include "../formats/memory.h"
+#include "../formats/procargs.h"
 #include "../formats/vma.h"
 #include "buf.h"
 
@@ -16,6 +18,8 @@ struct view {
 	const struct core *core;
 	const struct disk_files *files;
 	const struct core_vmas *vmas;
+	struct memory *mem;	/* the core's bytes, and the mapped files' where filling is on */
+	const struct proc_args *args;	/* argv and envp on the stack */
 };
 
 /* Append the file's bytes; 0 on success, a negative errno (-ENOENT: the core cannot tell). */
@@ -25,13 +29,15 @@ int render_maps(const struct view *v, const struct core_thread *t, struct buf *o
 int render_auxv(const struct view *v, const struct core_thread *t, struct buf *out);
 int render_comm(const struct view *v, const struct core_thread *t, struct buf *out);
 int render_cmdline(const struct view *v, const struct core_thread *t, struct buf *out);
+int render_environ(const struct view *v, const struct core_thread *t, struct buf *out);
 int render_regs(const struct view *v, const struct core_thread *t, struct buf *out);
 int render_core_json(const struct view *v, const struct core_thread *t, struct buf *out);
 /* Symlink targets. */
 int render_exe(const struct view *v, const struct core_thread *t, struct buf *out);
 
-/* Set up a view of c: checks its mapped files (sysroot may be NULL) and builds its map. */
-int view_init(struct view *v, const struct core *c, const char *sysroot);
+/* Set up a view of c: checks its mapped files (sysroot may be NULL), builds its map, and reads
+ * memory through the mapped files where the core lacks bytes unless fill is false. */
+int view_init(struct view *v, const struct core *c, const char *sysroot, bool fill);
 void view_free(struct view *v);
 
 #endif

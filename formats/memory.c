@@ -1,0 +1,210 @@
+/* formats/memory.c — memory reads over the core and the mapped files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "memory.h"
+#include "util.h"
+
+#define FD_UNOPENED (-1)
+#define FD_FAILED (-2)
+
+int memory_init(struct memory *m, const struct core *c, const struct disk_files *files)
+{
+	memset(m, 0, sizeof(*m));
+	m->core = c;
+	m->files = files;
+	if (files && files->nfiles) {
+		m->fds = malloc(files->nfiles * sizeof(int));
+		if (!m->fds)
+			return -ENOMEM;
+		for (size_t i = 0; i < files->nfiles; i++)
+			m->fds[i] = FD_UNOPENED;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	return 0;
+}
+
+void memory_free(struct memory *m)
+{
+	if (m->fds)
+		for (size_t i = 0; i < m->files->nfiles; i++)
+			if (m->fds[i] >= 0)
+				close(m->fds[i]);
+	free(m->fds);
+	pthread_mutex_destroy(&m->lock);
+	memset(m, 0, sizeof(*m));
+}
+
+static int file_fd(struct memory *m, const struct disk_file *d)
+{
+	size_t i = (size_t)(d - m->files->files);
+	int fd;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->fds[i] == FD_UNOPENED) {
+		m->fds[i] = open(d->disk_path, O_RDONLY | O_CLOEXEC);
+		if (m->fds[i] < 0)
+			m->fds[i] = FD_FAILED;
+	}
+	fd = m->fds[i];
+	pthread_mutex_unlock(&m->lock);
+	return fd;
+}
+
+/* The file behind addr and the offset in it, when its bytes may fill in for the core's. */
+static const struct disk_file *fill_file(struct memory *m, uint64_t addr, const struct core_segment *s,
+					 uint64_t *off, uint64_t *limit)
+{
+	const struct core_mapped_file *f;
+	const struct disk_file *d;
+
+	if (!m->files || !(f = core_file_at(m->core, addr)))
+		return NULL;
+	/* Bytes the producer meant to write but the file lost (truncation) may have been modified
+	 * in memory: only bytes it chose to leave out come from the file. */
+	if (s && addr - s->vaddr < s->filesz)
+		return NULL;
+	d = disk_file_of(m->core, m->files, f);
+	if (!disk_file_usable(d))
+		return NULL;
+	*off = f->offset + (addr - f->start);
+	*limit = f->end - addr;
+	if (s)
+		*limit = MIN(*limit, s->vaddr + s->memsz - addr);
+	return d;
+}
+
+enum mem_source memory_source(struct memory *m, uint64_t addr, uint64_t *run)
+{
+	const struct core *c = m->core;
+	const struct core_segment *s = core_segment_at(c, addr);
+	const struct disk_file *d;
+	uint64_t off, limit, next;
+
+	if (s && addr - s->vaddr < s->avail) {
+		*run = s->avail - (addr - s->vaddr);
+		return MEM_CORE;
+	}
+	if ((d = fill_file(m, addr, s, &off, &limit))) {
+		uint64_t page = c->file_page_size ? c->file_page_size : 4096;
+		uint64_t eof_page_end = (d->size + page - 1) / page * page;
+
+		if (off < d->size) {
+			*run = MIN(limit, d->size - off);
+			return MEM_FILE;
+		}
+		/* The page holding the file's end reads as zeros past it; later pages do not exist. */
+		if (off < eof_page_end) {
+			*run = MIN(limit, eof_page_end - off);
+			return MEM_ZERO;
+		}
+	}
+	/* A hole: up to the end of the bytes lost to truncation, of this segment's memory, or up
+	 * to the next mapping. */
+	if (s) {
+		uint64_t in = addr - s->vaddr;
+
+		*run = in < s->filesz ? s->filesz - in : s->memsz - in;
+		if (*run == 0)
+			*run = 1;
+		return MEM_NONE;
+	}
+	next = core_next_mapped(c, addr);
+	*run = next > addr ? next - addr : UINT64_MAX - addr;
+	if (*run == 0)
+		*run = 1;
+	return MEM_NONE;
+}
+
+static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t r = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return done ? (ssize_t)done : -1;
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t memory_read(struct memory *m, uint64_t addr, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		uint64_t a = addr + done, run, off, limit;
+		size_t n;
+		ssize_t r = 0;
+		const struct disk_file *d;
+		int fd;
+
+		if (a < addr)
+			break;	/* wrapped around the address space */
+		switch (memory_source(m, a, &run)) {
+		case MEM_NONE:
+			return (ssize_t)done;
+		case MEM_CORE:
+			n = (size_t)MIN(run, (uint64_t)(len - done));
+			r = core_read_mem(m->core, a, (char *)buf + done, n);
+			break;
+		case MEM_ZERO:
+			n = (size_t)MIN(run, (uint64_t)(len - done));
+			memset((char *)buf + done, 0, n);
+			r = (ssize_t)n;
+			break;
+		case MEM_FILE:
+			n = (size_t)MIN(run, (uint64_t)(len - done));
+			d = fill_file(m, a, core_segment_at(m->core, a), &off, &limit);
+			fd = d ? file_fd(m, d) : FD_FAILED;
+			if (fd < 0)
+				return done ? (ssize_t)done : (errno = EIO, -1);
+			r = pread_full(fd, (char *)buf + done, n, off);
+			break;
+		}
+		if (r < 0)
+			return done ? (ssize_t)done : -1;
+		if (r == 0)
+			break;
+		done += (size_t)r;
+		if ((size_t)r < n)
+			break;
+	}
+	return (ssize_t)done;
+}
+
+bool memory_next_data(struct memory *m, uint64_t addr, uint64_t *start, uint64_t *end)
+{
+	uint64_t a = addr, run;
+	bool found = false;
+
+	for (;;) {
+		enum mem_source src = memory_source(m, a, &run);
+
+		if (src == MEM_NONE) {
+			if (found) {
+				*end = a;
+				return true;
+			}
+		} else if (!found) {
+			found = true;
+			*start = a;
+		}
+		if (a + run < a || a + run == 0) {
+			/* Reached the top of the address space. */
+			if (found)
+				*end = UINT64_MAX;
+			return found;
+		}
+		a += run;
+	}
+}
