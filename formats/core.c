@@ -10,6 +10,7 @@
 
 #include "core.h"
 #include "elfcore.h"
+#include "macho.h"
 #include "util.h"
 
 #define AT_PHDR_ 3
@@ -35,29 +36,41 @@ static int index_files(struct core *c, struct core_error *err)
 	return 0;
 }
 
-static int identify(struct core *c, struct core_error *err)
+typedef int core_reader(struct core *c, struct core_error *err);
+
+/* The reader for this file, chosen by its magic; NULL with err filled when there is none. */
+static core_reader *identify(struct core *c, struct core_error *err)
 {
 	unsigned char magic[8] = { 0 };
 	ssize_t n = pread(c->fd, magic, sizeof(magic), 0);
 
-	if (n < 0)
-		return core_fail(err, CORE_E_IO, "%s: %s", c->path, strerror(errno));
+	if (n < 0) {
+		core_fail(err, CORE_E_IO, "%s: %s", c->path, strerror(errno));
+		return NULL;
+	}
 	if (n >= 4 && !memcmp(magic, "\177ELF", 4))
-		return 0;
+		return elfcore_read;
+	if (n >= 4 && !memcmp(magic, "\xcf\xfa\xed\xfe", 4))
+		return macho_read;	/* MH_MAGIC_64, little-endian */
 	if (n >= 4 && !memcmp(magic, "MDMP", 4))
-		return core_fail(err, CORE_E_UNSUPPORTED,
-				 "%s: a minidump (MDMP), not a core: minidumps are not supported", c->path);
-	if (n >= 4 && (!memcmp(magic, "\xcf\xfa\xed\xfe", 4) || !memcmp(magic, "\xfe\xed\xfa\xcf", 4) ||
-		       !memcmp(magic, "\xce\xfa\xed\xfe", 4) || !memcmp(magic, "\xfe\xed\xfa\xce", 4)))
-		return core_fail(err, CORE_E_UNSUPPORTED, "%s: a Mach-O file: Mach-O cores are not supported yet",
-				 c->path);
-	return core_fail(err, CORE_E_NOT_CORE, "%s: not a core dump (no ELF magic)", c->path);
+		core_fail(err, CORE_E_UNSUPPORTED,
+			  "%s: a minidump (MDMP), not a core: minidumps are not supported", c->path);
+	else if (n >= 4 && !memcmp(magic, "\xfe\xed\xfa\xcf", 4))
+		core_fail(err, CORE_E_UNSUPPORTED, "%s: a big-endian 64-bit Mach-O file: only "
+			  "little-endian Mach-O cores are supported", c->path);
+	else if (n >= 4 && (!memcmp(magic, "\xce\xfa\xed\xfe", 4) || !memcmp(magic, "\xfe\xed\xfa\xce", 4)))
+		core_fail(err, CORE_E_UNSUPPORTED, "%s: a 32-bit Mach-O file: only 64-bit Mach-O cores "
+			  "are supported", c->path);
+	else
+		core_fail(err, CORE_E_NOT_CORE, "%s: not a core dump (no ELF magic)", c->path);
+	return NULL;
 }
 
 int core_open(const char *path, struct core **out, struct core_error *err)
 {
 	struct core *c = calloc(1, sizeof(*c));
 	struct stat st;
+	core_reader *reader;
 
 	*out = NULL;
 	if (!c)
@@ -86,7 +99,8 @@ int core_open(const char *path, struct core **out, struct core_error *err)
 		core_close(c);
 		return -1;
 	}
-	if (identify(c, err) < 0 || elfcore_read(c, err) < 0 || index_files(c, err) < 0) {
+	reader = identify(c, err);
+	if (!reader || reader(c, err) < 0 || index_files(c, err) < 0) {
 		core_close(c);
 		return -1;
 	}
