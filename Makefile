@@ -39,7 +39,7 @@ BUILD     := build
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 FS_OBJ    := $(FS_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all clean install deps check unit integration demo
+.PHONY: all clean install deps check unit integration demo bench fuzz
 all: corefs
 
 corefs: $(LIB_OBJ) $(FS_OBJ)
@@ -92,6 +92,27 @@ check: deps
 demo: deps
 	@$(MAKE) --no-print-directory corefs
 	@sh contrib/demo.sh
+
+# Speed, measured side by side with the raw core file in one run (not a test).
+bench: deps
+	@$(MAKE) --no-print-directory corefs
+	$(PYTHON) tests/bench/bench.py
+
+# libFuzzer on the core reader and the renderers, with ASan+UBSan; FUZZ_SECONDS=600 by default.
+# Seeds: cores made by tests/progs programs and, where present, ../shared/corpus.  Crashes are
+# written to build/fuzz/crash-*; copy them to tests/fuzz/regressions/ once fixed.
+FUZZ_SECONDS ?= 600
+$(BUILD)/fuzz/fuzz_core: tests/fuzz/fuzz_core.c $(LIB_SRC) $(wildcard formats/*.h fs/*.h)
+	@mkdir -p $(dir $@)
+	clang $(filter-out -Wstrict-prototypes,$(ALL_CFLAGS)) -O1 -g -fsanitize=fuzzer,address,undefined \
+		-o $@ tests/fuzz/fuzz_core.c $(LIB_SRC) $(LDLIBS)
+
+fuzz: deps $(BUILD)/fuzz/fuzz_core
+	@sh tests/fuzz/seeds.sh $(BUILD)/fuzz/seeds
+	@mkdir -p $(BUILD)/fuzz/corpus
+	cd $(BUILD)/fuzz && ./fuzz_core -max_total_time=$(FUZZ_SECONDS) -max_len=1048576 \
+		-rss_limit_mb=4096 -timeout=10 -print_final_stats=1 -artifact_prefix=./ \
+		corpus seeds $(CURDIR)/tests/fuzz/regressions
 
 clean:
 	rm -rf $(BUILD) corefs

@@ -1,6 +1,7 @@
 /* formats/core.c — open a dump by its magic, and the queries every consumer of the model uses. */
 #include <errno.h>
 #include <fcntl.h>
+#include <libelf.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,13 @@ int core_open(const char *path, struct core **out, struct core_error *err)
 		core_close(c);
 		return -1;
 	}
+	if (c->elf) {
+		size_t n = 0;
+		const unsigned char *img = (const unsigned char *)elf_rawfile(c->elf, &n);
+
+		if (img && n == c->file_size)
+			c->image = img;
+	}
 	*out = c;
 	return 0;
 }
@@ -165,6 +173,26 @@ const struct core_segment *core_segment_at(const struct core *c, uint64_t addr)
 		return NULL;
 	s = &c->segs[c->seg_by_addr[i - 1]];
 	return addr - s->vaddr < s->memsz ? s : NULL;
+}
+
+const void *core_mem_ptr(const struct core *c, uint64_t addr, size_t len)
+{
+	const struct core_segment *s;
+	uint64_t in;
+
+	if (!c->image || !(s = core_segment_at(c, addr)))
+		return NULL;
+	in = addr - s->vaddr;
+	if (in >= s->avail || len > s->avail - in)
+		return NULL;
+	return c->image + s->offset + in;
+}
+
+bool core_still_whole(const struct core *c)
+{
+	struct stat st;
+
+	return fstat(c->fd, &st) == 0 && (uint64_t)st.st_size >= c->file_size;
 }
 
 ssize_t core_read_mem(const struct core *c, uint64_t addr, void *buf, size_t len)

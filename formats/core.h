@@ -112,6 +112,7 @@ struct core {
 	char *path;
 	int fd;
 	uint64_t file_size;
+	const unsigned char *image;	/* the file mapped read-only (libelf's mapping), or NULL */
 	void *elf;		/* Elf * of libelf; opaque here so users need not include libelf.h */
 
 	/* What the header says. */
@@ -163,6 +164,13 @@ void core_close(struct core *c);
  * contiguous bytes from addr it could read (0 when the core has no byte at addr), -1 on an I/O
  * error with errno set.  Never reads past a segment's available bytes. */
 ssize_t core_read_mem(const struct core *c, uint64_t addr, void *buf, size_t len);
+
+/* A pointer to the core's bytes for [addr, addr + len) when the core holds all of them in one
+ * segment and the file is mapped, else NULL.  The bytes are the file's: touching them after
+ * the file shrank faults, so callers hand them only to the kernel (write/writev), which fails
+ * with EFAULT instead of a signal, and check the size first (core_still_whole). */
+const void *core_mem_ptr(const struct core *c, uint64_t addr, size_t len);
+bool core_still_whole(const struct core *c);
 
 /* The segment containing addr, or NULL. */
 const struct core_segment *core_segment_at(const struct core *c, uint64_t addr);
