@@ -9,6 +9,7 @@
 #define COREFS_ARCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core.h"
@@ -45,6 +46,9 @@ struct arch_desc {
 	enum core_os os;
 	/* Extra test on e_flags (MIPS ABIs), NULL when any flags match. */
 	bool (*match_flags)(uint32_t e_flags);
+	/* n_descsz of this ABI's NT_PRSTATUS where rows of one machine and class are told apart by
+	 * it (MIPS o32 and n32: Linux writes e_flags 0), else 0. */
+	uint16_t prstatus_size;
 
 	struct prstatus_layout prstatus;
 	const struct prpsinfo_layout *prpsinfo;	/* candidates, ended by one with size 0 */
@@ -68,6 +72,11 @@ struct arch_desc {
 const struct arch_desc *arch_find(uint16_t machine, unsigned char elf_class, uint32_t e_flags,
 				  enum core_os os);
 
+/* The same, also told the size of the core's first NT_PRSTATUS (0 when it has none): rows whose
+ * prstatus_size differs are passed over unless no other row fits. */
+const struct arch_desc *arch_find_sized(uint16_t machine, unsigned char elf_class,
+					uint32_t e_flags, enum core_os os, size_t prstatus_size);
+
 /* Whether arch is the generic fallback (registers not decoded). */
 bool arch_is_generic(const struct arch_desc *arch);
 
@@ -83,5 +92,8 @@ const char *signal_name(const struct arch_desc *arch, int signo);
 
 /* Name of an auxv type ("AT_PHDR"), NULL when unknown. */
 const char *auxv_type_name(uint64_t type);
+
+/* The same in the numbering of the core's OS (NetBSD's differs from 10 on). */
+const char *auxv_type_name_os(enum core_os os, uint64_t type);
 
 #endif

@@ -410,11 +410,21 @@ static void decode_prpsinfo(struct core *c, const struct core_note *n)
 	get_str(&d, pick->psargs, 80, p->psargs, sizeof(p->psargs));
 }
 
-static bool signal_has_addr(int signo)
+/* Fault signals, whose si_addr is the faulting address.  Numbers differ between ABIs (SIGBUS is
+ * 7 on x86 and 10 on MIPS and SPARC), so they are matched by the architecture's names. */
+static bool signal_has_addr(const struct arch_desc *a, int signo)
 {
-	/* SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV: si_addr is the faulting address (Linux numbers;
-	 * MIPS and SPARC number SIGBUS 10, which the arch's signal table names). */
-	return signo == 4 || signo == 5 || signo == 7 || signo == 8 || signo == 11 || signo == 10;
+	static const char *const faults[] = {
+		"SIGILL", "SIGTRAP", "SIGBUS", "SIGFPE", "SIGSEGV", "SIGEMT",
+	};
+	const char *name = signal_name(a, signo);
+
+	if (!name)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(faults); i++)
+		if (!strcmp(name, faults[i]))
+			return true;
+	return false;
 }
 
 static void decode_siginfo(struct core *c, const struct core_note *n, struct core_siginfo *si)
@@ -433,7 +443,7 @@ static void decode_siginfo(struct core *c, const struct core_note *n, struct cor
 		si->has_sender = true;
 		si->pid = get_i32(&d, a->siginfo_addr_offset);
 		si->uid = (uint32_t)get_or0(&d, a->siginfo_addr_offset + 4, 4);
-	} else if (signal_has_addr(si->signo)) {
+	} else if (signal_has_addr(a, si->signo)) {
 		si->has_addr = get_u(&d, a->siginfo_addr_offset, a->siginfo_addr_size, &si->addr);
 	}
 }
@@ -466,8 +476,16 @@ static void decode_auxv(struct core *c, const struct core_note *n, unsigned word
 		core_problem(c, "NT_AUXV has no AT_NULL entry");
 }
 
-/* NT_FILE: count, page size, count triples (start, end, page offset), then count paths.
- * Returns false when the note does not parse with this word size. */
+static void free_files(struct core_mapped_file *files, uint64_t count)
+{
+	for (uint64_t i = 0; i < count; i++)
+		free(files[i].path);
+	free(files);
+}
+
+/* NT_FILE: count, page size, count triples (start, end, page offset), then count paths, which
+ * end the note.  Returns false when the note does not parse with this word size (o32 and n32
+ * cores of a 64-bit MIPS kernel use 64-bit fields). */
 static bool parse_nt_file(struct core *c, const struct core_note *n, unsigned word, bool commit)
 {
 	struct desc d = { c, n->desc, n->size };
@@ -494,16 +512,24 @@ static bool parse_nt_file(struct core *c, const struct core_note *n, unsigned wo
 		files[i].end = core_get(c, t + word, word);
 		files[i].offset = core_get(c, t + 2 * word, word) * page;
 		if (!nul || files[i].end < files[i].start) {
-			while (i-- > 0)
-				free(files[i].path);
-			free(files);
+			free_files(files, count);
 			return false;
 		}
-		files[i].path = commit ? strndup(s, (size_t)(nul - s)) : NULL;
+		if (commit && !(files[i].path = strndup(s, (size_t)(nul - s)))) {
+			free_files(files, count);
+			return false;
+		}
 		s = nul + 1;
 	}
+	/* Anything but padding after the names: the fields were read with the wrong size. */
+	for (; s < end; s++) {
+		if (*s) {
+			free_files(files, count);
+			return false;
+		}
+	}
 	if (!commit) {
-		free(files);
+		free_files(files, count);
 		return true;
 	}
 	c->files = files;
@@ -527,16 +553,29 @@ static void decode_nt_file(struct core *c, const struct core_note *n)
 		core_problem(c, "NT_FILE of %zu bytes is malformed: mapped file names unknown", n->size);
 }
 
-/* NetBSD: procinfo (owner "NetBSD-CORE", type 1) gives the process and the signal. */
-static void decode_netbsd_procinfo(struct core *c, const struct core_note *n)
+/* NetBSD: procinfo (owner "NetBSD-CORE", type 1) gives the process and the signal: struct
+ * netbsd_elfcore_procinfo, version 1: cpi_version, cpi_cpisize, cpi_signo, cpi_sigcode, four
+ * 16-byte signal sets, pid, ppid, pgrp, sid, three uids, three gids, cpi_nlwps, cpi_name[32],
+ * cpi_siglwp (the LWP that took the signal, 0 when it was sent to the process).  Returns
+ * cpi_siglwp, or -1 when there is none. */
+#define NETBSD_PROCINFO_NAME 124
+#define NETBSD_PROCINFO_SIGLWP 156
+
+static int32_t decode_netbsd_procinfo(struct core *c, const struct core_note *n)
 {
 	struct desc d = { c, n->desc, n->size };
 	struct core_psinfo *p = &c->psinfo;
+	uint64_t version = 0, cpisize = 0, siglwp;
 	char name[33];
 
-	if (n->size < 124) {
-		core_problem(c, "NetBSD procinfo note of %zu bytes is too short: ignored", n->size);
-		return;
+	get_u(&d, 0, 4, &version);
+	get_u(&d, 4, 4, &cpisize);
+	if (version != 1)
+		core_problem(c, "NetBSD procinfo version %" PRIu64 ": decoded as version 1", version);
+	if (n->size < NETBSD_PROCINFO_NAME || cpisize > n->size) {
+		core_problem(c, "NetBSD procinfo note of %zu bytes (cpi_cpisize %" PRIu64
+			     ") is too short: ignored", n->size, cpisize);
+		return -1;
 	}
 	p->present = true;
 	c->signo = get_i32(&d, 8);
@@ -546,9 +585,24 @@ static void decode_netbsd_procinfo(struct core *c, const struct core_note *n)
 	p->sid = get_i32(&d, 92);
 	p->uid = (uint32_t)get_or0(&d, 96, 4);	/* ruid */
 	p->gid = (uint32_t)get_or0(&d, 108, 4);	/* rgid */
-	get_str(&d, 124, 32, name, sizeof(name));
+	get_str(&d, NETBSD_PROCINFO_NAME, 32, name, sizeof(name));
 	snprintf(p->fname, sizeof(p->fname), "%.16s", name);
 	snprintf(p->psargs, sizeof(p->psargs), "%s", name);
+	if (cpisize < NETBSD_PROCINFO_SIGLWP + 4 || !get_u(&d, NETBSD_PROCINFO_SIGLWP, 4, &siglwp))
+		return -1;
+	return (int32_t)siglwp;
+}
+
+/* NetBSD has no per-thread signal note: the LWP named by cpi_siglwp took the signal, all of
+ * them when it names none (a signal sent to the process). */
+static void netbsd_thread_signals(struct core *c, int32_t siglwp)
+{
+	for (size_t i = 0; i < c->nthreads; i++) {
+		struct core_thread *t = &c->threads[i];
+
+		if (siglwp == 0 || t->tid == siglwp)
+			t->cursig = c->signo;
+	}
 }
 
 static struct core_thread *netbsd_thread(struct core *c, int32_t lwp, size_t *cap)
@@ -569,6 +623,7 @@ static int decode_notes(struct core *c, struct core_error *err)
 	size_t cap = 0;
 	struct core_thread *cur = NULL;
 	bool have_prstatus = false;
+	int32_t siglwp = -1;
 
 	for (size_t i = 0; i < c->nnotes; i++) {
 		struct core_note *n = &c->notes[i];
@@ -586,7 +641,7 @@ static int decode_notes(struct core *c, struct core_error *err)
 		if (c->os == CORE_OS_NETBSD) {
 			if (!strcmp(n->owner, "NetBSD-CORE")) {
 				if (n->type == NETBSD_PROCINFO)
-					decode_netbsd_procinfo(c, n);
+					siglwp = decode_netbsd_procinfo(c, n);
 				else if (n->type == NETBSD_AUXV)
 					decode_auxv(c, n, c->word);
 			} else if (!strncmp(n->owner, "NetBSD-CORE@", 12)) {
@@ -644,6 +699,8 @@ static int decode_notes(struct core *c, struct core_error *err)
 	}
 	if (c->os == CORE_OS_LINUX && !have_prstatus && c->nnotes)
 		core_problem(c, "missing: no NT_PRSTATUS note (no threads)");
+	if (c->os == CORE_OS_NETBSD && siglwp >= 0)
+		netbsd_thread_signals(c, siglwp);
 	return 0;
 }
 
@@ -657,6 +714,15 @@ static void detect_os(struct core *c)
 			c->os = CORE_OS_NETBSD;
 			return;
 		}
+}
+
+/* The size of the first Linux NT_PRSTATUS: it tells ABIs apart that the header does not. */
+static size_t first_prstatus_size(const struct core *c)
+{
+	for (size_t i = 0; i < c->nnotes; i++)
+		if (is_linux_owner(c->notes[i].owner) && c->notes[i].type == NT_PRSTATUS_)
+			return c->notes[i].size;
+	return 0;
 }
 
 static bool is_kernel_dump(const struct core *c)
@@ -752,7 +818,8 @@ int elfcore_read(struct core *c, struct core_error *err)
 				 "%s: a kernel crash dump (vmcore with VMCOREINFO), not a process core",
 				 c->path);
 	detect_os(c);
-	c->arch = arch_find(c->machine, c->elf_class, c->e_flags, c->os);
+	c->arch = arch_find_sized(c->machine, c->elf_class, c->e_flags, c->os,
+				  first_prstatus_size(c));
 	if (arch_is_generic(c->arch))
 		core_problem(c, "registers not decoded: no register layout for machine %u (%s)",
 			     c->machine, c->format);
