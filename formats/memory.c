@@ -20,7 +20,8 @@ int memory_init(struct memory *m, const struct core *c, const struct disk_files 
 		m->fds = malloc(files->nfiles * sizeof(int));
 		if (!m->fds)
 			return -ENOMEM;
-		for (size_t i = 0; i < files->nfiles; i++)
+		m->nfds = files->nfiles;
+		for (size_t i = 0; i < m->nfds; i++)
 			m->fds[i] = FD_UNOPENED;
 	}
 	pthread_mutex_init(&m->lock, NULL);
@@ -29,10 +30,9 @@ int memory_init(struct memory *m, const struct core *c, const struct disk_files 
 
 void memory_free(struct memory *m)
 {
-	if (m->fds)
-		for (size_t i = 0; i < m->files->nfiles; i++)
-			if (m->fds[i] >= 0)
-				close(m->fds[i]);
+	for (size_t i = 0; i < m->nfds; i++)
+		if (m->fds[i] >= 0)
+			close(m->fds[i]);
 	free(m->fds);
 	pthread_mutex_destroy(&m->lock);
 	memset(m, 0, sizeof(*m));

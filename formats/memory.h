@@ -20,6 +20,7 @@ struct memory {
 	const struct disk_files *files;	/* NULL: no filling from files */
 	pthread_mutex_t lock;		/* guards fds */
 	int *fds;			/* per disk file, opened on first use; -1 unopened, -2 failed */
+	size_t nfds;
 };
 
 /* Where the bytes at an address come from. */

@@ -305,7 +305,8 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		return (void)fuse_reply_err(req, EINVAL);
 	if (off < 0)
 		return (void)fuse_reply_err(req, ENXIO);
-	if (!memory_next_data(m->view.mem, (uint64_t)off, &start, &end)) {
+	/* Offsets are signed: memory at or above 2^63 (x86_64's [vsyscall]) is out of reach. */
+	if (!memory_next_data(m->view.mem, (uint64_t)off, &start, &end) || start > INT64_MAX) {
 		/* No data at or above off: the rest is one hole. */
 		return (void)(whence == SEEK_DATA ? fuse_reply_err(req, ENXIO)
 						  : fuse_reply_lseek(req, off));

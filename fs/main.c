@@ -19,7 +19,7 @@
 #endif
 
 struct options {
-	const char *core;
+	char *core;
 	char *mountpoint_arg;
 	char *sysroot;
 	char *cat;
@@ -31,11 +31,10 @@ struct options {
 enum { KEY_HELP, KEY_VERSION };
 
 static const struct fuse_opt corefs_opts[] = {
+	/* "--sysroot DIR" and "--cat PATH" are joined into these forms by join_long_options(). */
 	{ "--sysroot=%s", offsetof(struct options, sysroot), 0 },
-	{ "--sysroot %s", offsetof(struct options, sysroot), 0 },
 	{ "--no-fill", offsetof(struct options, no_fill), 1 },
 	{ "--cat=%s", offsetof(struct options, cat), 0 },
-	{ "--cat %s", offsetof(struct options, cat), 0 },
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -82,13 +81,42 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case FUSE_OPT_KEY_NONOPT:
 		o->nonopts++;
 		if (!o->core) {
-			o->core = arg;
-			return 0;
+			o->core = strdup(arg);
+			return o->core ? 0 : -1;
 		}
 		return 1;	/* the mount point, for fuse_parse_cmdline */
 	default:
 		return 1;
 	}
+}
+
+/* fuse_opt applies every template an argument matches, so "--sysroot %s" would also take
+ * "--sysroot=DIR" (as "=DIR"); accept the two-argument form by joining it here instead. */
+static int join_long_options(struct fuse_args *args)
+{
+	static const char *const joined[] = { "--sysroot", "--cat" };
+
+	for (int i = 1; i < args->argc; i++) {
+		if (!strcmp(args->argv[i], "--"))
+			break;
+		for (size_t k = 0; k < sizeof(joined) / sizeof(joined[0]); k++) {
+			char *arg;
+
+			if (strcmp(args->argv[i], joined[k]) || i + 1 >= args->argc)
+				continue;
+			if (asprintf(&arg, "%s=%s", joined[k], args->argv[i + 1]) < 0)
+				return -1;
+			if (args->allocated)
+				free(args->argv[i]);
+			args->argv[i] = arg;
+			if (args->allocated)
+				free(args->argv[i + 1]);
+			memmove(&args->argv[i + 1], &args->argv[i + 2],
+				(size_t)(args->argc - i - 1) * sizeof(char *));
+			args->argc--;
+		}
+	}
+	return 0;
 }
 
 static void log_findings(const struct mounted *m)
@@ -186,7 +214,19 @@ int main(int argc, char *argv[])
 	char *fsname = NULL;
 	int ret = 1, r;
 
-	if (fuse_opt_parse(&args, &o, corefs_opts, opt_proc) != 0)
+	/* Work on a copy of argv so arguments can be joined and freed uniformly. */
+	{
+		struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+
+		for (int i = 0; i < argc; i++)
+			if (fuse_opt_add_arg(&copy, argv[i]) != 0) {
+				fprintf(stderr, "corefs: out of memory\n");
+				fuse_opt_free_args(&copy);
+				return 1;
+			}
+		args = copy;
+	}
+	if (join_long_options(&args) < 0 || fuse_opt_parse(&args, &o, corefs_opts, opt_proc) != 0)
 		goto out;
 	if (o.help) {
 		usage(stdout);
@@ -250,6 +290,7 @@ int main(int argc, char *argv[])
 out:
 	core_close(core);
 	free(fo.mountpoint);
+	free(o.core);
 	free(o.sysroot);
 	free(o.cat);
 	free(fsname);

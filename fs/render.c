@@ -45,6 +45,11 @@ int view_init(struct view *v, const struct core *c, const char *sysroot, bool fi
 
 void view_free(struct view *v)
 {
+	/* The memory reader refers to the files: it goes first. */
+	if (v->mem) {
+		memory_free(v->mem);
+		free(v->mem);
+	}
 	if (v->files) {
 		disk_files_free((struct disk_files *)v->files);
 		free((void *)v->files);
@@ -52,10 +57,6 @@ void view_free(struct view *v)
 	if (v->vmas) {
 		core_vmas_free((struct core_vmas *)v->vmas);
 		free((void *)v->vmas);
-	}
-	if (v->mem) {
-		memory_free(v->mem);
-		free(v->mem);
 	}
 	free((void *)v->args);
 	memset(v, 0, sizeof(*v));
