@@ -216,6 +216,20 @@ static int add_note(struct core *c, const char *owner, uint32_t type, uint64_t o
 	return 0;
 }
 
+/* Whether file bytes [offset, offset + size) hold some PT_LOAD's data. */
+static bool overlaps_load(const struct core *c, uint64_t offset, uint64_t size)
+{
+	for (size_t i = 0; i < c->nsegs; i++) {
+		const struct core_segment *s = &c->segs[i];
+
+		if (!s->filesz)
+			continue;
+		if (s->offset <= offset ? offset - s->offset < s->filesz : s->offset - offset < size)
+			return true;
+	}
+	return false;
+}
+
 /* Walk one PT_NOTE segment.  A segment running past the end of the file is read as far as it
  * exists; a note whose sizes run past its segment ends the walk, and both are reported. */
 static int read_note_segment(struct core *c, Elf *elf, const GElf_Phdr *ph, size_t *cap,
@@ -226,17 +240,25 @@ static int read_note_segment(struct core *c, Elf *elf, const GElf_Phdr *ph, size
 	size_t off = 0, next;
 	GElf_Nhdr nh;
 	size_t name_off, desc_off;
+	bool cut = false;
 
 	if (ph->p_offset >= c->file_size) {
 		core_problem(c, "truncated: note segment at 0x%" PRIx64 " lies past the end of the file",
 			     ph->p_offset);
 		return 0;
 	}
+	/* Past the end of the file and over the bytes of a PT_LOAD: a corrupt header rather than
+	 * a cut file, whose "notes" would be read from the memory of the process. */
+	if (size > c->file_size - ph->p_offset && overlaps_load(c, ph->p_offset, size))
+		return core_fail(err, CORE_E_TRUNCATED, "%s: truncated: note segment at 0x%" PRIx64
+				 " needs 0x%" PRIx64 " bytes, the file holds 0x%" PRIx64, c->path,
+				 ph->p_offset, size, c->file_size - ph->p_offset);
 	if (size > c->file_size - ph->p_offset) {
 		core_problem(c, "truncated: note segment at 0x%" PRIx64 " needs 0x%" PRIx64
 			     " bytes, the file holds 0x%" PRIx64, ph->p_offset, size,
 			     c->file_size - ph->p_offset);
 		size = c->file_size - ph->p_offset;
+		cut = true;
 	}
 	if (size == 0)
 		return 0;
@@ -253,10 +275,11 @@ static int read_note_segment(struct core *c, Elf *elf, const GElf_Phdr *ph, size
 			break;
 		next = gelf_getnote(data, off, &nh, &name_off, &desc_off);
 		if (next == 0) {
-			/* The header's sizes run past the segment: the note is cut short. */
-			return core_fail(err, CORE_E_CORRUPT,
-					 "%s: note at offset 0x%" PRIx64 " runs past the end of its segment",
-					 c->path, (uint64_t)(ph->p_offset + off));
+			/* The header's sizes run past what is read: the note is cut short. */
+			return core_fail(err, cut ? CORE_E_TRUNCATED : CORE_E_CORRUPT,
+					 "%s: note at offset 0x%" PRIx64 " runs past the end of %s",
+					 c->path, (uint64_t)(ph->p_offset + off),
+					 cut ? "the file" : "its segment");
 		}
 		namesz = nh.n_namesz;
 		if (namesz >= sizeof(owner))
@@ -453,6 +476,10 @@ static void decode_auxv(struct core *c, const struct core_note *n, unsigned word
 {
 	size_t count = n->size / (2 * word), i;
 	bool ended = false;
+
+	if (n->size % (2 * word))
+		core_problem(c, "NT_AUXV of %zu bytes is not a whole number of %u-byte entries: "
+			     "its last %zu bytes ignored", n->size, 2 * word, n->size % (2 * word));
 
 	c->auxv_raw = n->desc;
 	c->auxv_size = n->size;
@@ -716,13 +743,20 @@ static void detect_os(struct core *c)
 		}
 }
 
-/* The size of the first Linux NT_PRSTATUS: it tells ABIs apart that the header does not. */
-static size_t first_prstatus_size(const struct core *c)
+static const struct core_note *find_linux_note(const struct core *c, uint32_t type)
 {
 	for (size_t i = 0; i < c->nnotes; i++)
-		if (is_linux_owner(c->notes[i].owner) && c->notes[i].type == NT_PRSTATUS_)
-			return c->notes[i].size;
-	return 0;
+		if (is_linux_owner(c->notes[i].owner) && c->notes[i].type == type)
+			return &c->notes[i];
+	return NULL;
+}
+
+/* The size of the first NT_PRSTATUS: it tells ABIs apart that the header does not. */
+static size_t first_prstatus_size(const struct core *c)
+{
+	const struct core_note *n = find_linux_note(c, NT_PRSTATUS_);
+
+	return n ? n->size : 0;
 }
 
 static bool is_kernel_dump(const struct core *c)
@@ -756,9 +790,25 @@ static void derive(struct core *c, size_t shnum)
 			core_problem(c, "missing: no NT_PRPSINFO note (command name, arguments, uid unknown)");
 		if (!c->auxv_raw)
 			core_problem(c, "missing: no NT_AUXV note");
-		if (!c->files && c->nnotes)
+		/* A malformed NT_FILE has said so already. */
+		if (!c->files && c->nnotes && !find_linux_note(c, NT_FILE_))
 			core_problem(c, "missing: no NT_FILE note (names of mapped files unknown)");
 	}
+}
+
+/* The number of program headers the header claims: e_phnum, or under extended numbering
+ * (PN_XNUM) sh_info of section 0, through libelf's section API. */
+static uint64_t claimed_phnum(Elf *elf, const GElf_Ehdr *eh)
+{
+	Elf_Scn *scn;
+	GElf_Shdr sh;
+
+	if (eh->e_phnum != PN_XNUM)
+		return eh->e_phnum;
+	scn = elf_getscn(elf, 0);
+	if (!scn || !gelf_getshdr(scn, &sh))
+		return PN_XNUM;
+	return sh.sh_info;
 }
 
 static const char *format_name(const struct core *c)
@@ -773,10 +823,13 @@ int elfcore_read(struct core *c, struct core_error *err)
 	Elf *elf;
 	GElf_Ehdr eh;
 	size_t phnum, shnum = 0;
-	uint64_t phend;
+	uint64_t claimed, phend;
 
 	elf_version(EV_CURRENT);
 	elf = elf_begin(c->fd, ELF_C_READ_MMAP, NULL);
+	if (!elf && c->file_size < sizeof(Elf64_Ehdr))
+		return core_fail(err, CORE_E_TRUNCATED, "%s: truncated ELF header (%" PRIu64 " bytes)",
+				 c->path, c->file_size);
 	if (!elf)
 		return core_fail(err, CORE_E_NOT_CORE, "%s: cannot read as ELF: %s", c->path,
 				 elf_errmsg(-1));
@@ -795,19 +848,22 @@ int elfcore_read(struct core *c, struct core_error *err)
 				 eh.e_type == ET_EXEC ? "ET_EXEC, an executable"
 				 : eh.e_type == ET_DYN ? "ET_DYN, a shared object or PIE"
 				 : eh.e_type == ET_REL ? "ET_REL, an object file" : "unknown");
+	/* libelf clamps a table that does not fit in the file (elf_getphdrnum then counts what
+	 * fits, or fails); a core cut there is unusable, so the count the header claims is
+	 * checked first. */
+	claimed = claimed_phnum(elf, &eh);
+	if (claimed && eh.e_phentsize != gelf_fsize(elf, ELF_T_PHDR, 1, EV_CURRENT))
+		return core_fail(err, CORE_E_CORRUPT, "%s: program header size %u is not %zu", c->path,
+				 eh.e_phentsize, gelf_fsize(elf, ELF_T_PHDR, 1, EV_CURRENT));
+	phend = eh.e_phoff + claimed * eh.e_phentsize;
+	if (claimed && (eh.e_phoff > c->file_size || phend > c->file_size || phend < eh.e_phoff))
+		return core_fail(err, CORE_E_TRUNCATED,
+				 "%s: truncated: %" PRIu64 " program headers at 0x%" PRIx64
+				 " run past the end of the file (%" PRIu64 " bytes)",
+				 c->path, claimed, (uint64_t)eh.e_phoff, c->file_size);
 	if (elf_getphdrnum(elf, &phnum) != 0)
 		return core_fail(err, CORE_E_CORRUPT, "%s: cannot count program headers: %s", c->path,
 				 elf_errmsg(-1));
-	if (phnum && eh.e_phentsize != gelf_fsize(elf, ELF_T_PHDR, 1, EV_CURRENT))
-		return core_fail(err, CORE_E_CORRUPT, "%s: program header size %u is not %zu", c->path,
-				 eh.e_phentsize, gelf_fsize(elf, ELF_T_PHDR, 1, EV_CURRENT));
-	/* libelf silently clamps a table that does not fit; a core cut there is unusable. */
-	phend = eh.e_phoff + (uint64_t)phnum * eh.e_phentsize;
-	if (phnum && (eh.e_phoff > c->file_size || phend > c->file_size || phend < eh.e_phoff))
-		return core_fail(err, CORE_E_TRUNCATED,
-				 "%s: truncated: %zu program headers at 0x%" PRIx64
-				 " run past the end of the file (%" PRIu64 " bytes)",
-				 c->path, phnum, (uint64_t)eh.e_phoff, c->file_size);
 	if (phnum == 0)
 		return core_fail(err, CORE_E_CORRUPT, "%s: core has no program headers", c->path);
 	elf_getshdrnum(elf, &shnum);
