@@ -761,7 +761,7 @@ int macho_read(struct core *c, struct core_error *err)
 	c->format = m.cpu->format;
 	c->elf_class = ELFCLASS64;
 	c->big_endian = false;
-	c->machine = m.cpu->arch.machine;
+	c->machine = m.cpu->arch.machine;	/* the ELF e_machine of the same CPU */
 	c->os = CORE_OS_MACOS;
 	c->producer = CORE_BY_OTHER;
 	c->arch = &m.cpu->arch;
