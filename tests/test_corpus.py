@@ -16,6 +16,10 @@ Each ELF process core is mounted with the real ./corefs and compared with the js
 Dumps that are not ELF process cores must be refused with one line and a non-zero exit (REFUSED);
 the Mach-O core may be refused or mounted (another part of corefs is learning Mach-O).
 
+EXPECTED's registers are mostly "derived" (a local decoding), so where gdb-multiarch is installed
+every register corefs shows is also compared with gdb's own reading of the same core: its names,
+its register order and its values (test_registers_as_gdb_shows_them).
+
 Rules where corefs (following gdb) shows a value differently from EXPECTED's raw decoding:
 
 * register names are gdb's: REG_ALIASES maps EXPECTED's (kernel/elfutils) names to them;
@@ -31,6 +35,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import struct
 import subprocess
 import tempfile
@@ -501,3 +506,91 @@ def test_macho_refused_or_mounted(path, corpus_dir):
     with mounted(core) as mnt:
         cj = json.loads((mnt / "core.json").read_text())
         assert [t["pc"] for t in cj["threads"]] == [hex(hexint(state["rip"]))]
+
+
+# --- a second opinion: gdb-multiarch reading the same cores ----------------------------------
+
+GDB = shutil.which("gdb-multiarch")
+# gdb-multiarch 13 reads no registers from these (sparc64: "Couldn't find general-purpose
+# registers", m68k: "Core file format not supported", MIPS n32: internal error, NetBSD: no
+# NetBSD OS ABI in Debian's build); they are checked against EXPECTED.md only.
+GDB_CANNOT = {("linux", "sparc64"), ("linux", "m68k"), ("linux", "mips64-n32"),
+              ("netbsd", "x86_64"), ("netbsd", "aarch64")}
+# Registers of pr_reg that corefs shows after gdb's and gdb has no name for.
+NOT_IN_GDB = {"arm": {"orig_r0"}, "ppc": {"mq", "dar", "dsisr", "result"},
+              "ppc64": {"softe", "dar", "dsisr", "result"}}
+
+
+def gdb(core, *commands):
+    args = [GDB, "-batch", "-nx", "-ex", "set style enabled off", "-ex", f"core-file {core}"]
+    for c in commands:
+        args += ["-ex", c]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120).stdout
+
+
+def gdb_register_order(core):
+    """gdb's register numbering: names in order ("maint print registers")."""
+    out = gdb(core, "maint print registers")
+    table = out.split(" Name ", 1)[1].splitlines()[1:] if " Name " in out else []
+    return [line.split()[0] for line in table if line.strip()]
+
+
+def gdb_values(core, nthreads, names):
+    """p/x of each name in each thread: [{name: int or None (void)}]."""
+    commands = []
+    for i in range(nthreads):
+        commands += [f"thread {i + 1}"] + [f"p/x ${n}" for n in names]
+    out = gdb(core, *commands)
+    values = re.findall(r"^\$\d+ = (.*)$", out, flags=re.M)
+    assert len(values) == nthreads * len(names), out[-2000:]
+    return [{n: int(v, 16) if v.startswith("0x") else None
+             for n, v in zip(names, values[i * len(names):(i + 1) * len(names)])}
+            for i in range(nthreads)]
+
+
+def read_regs_cat(core, tid):
+    p = subprocess.run([str(COREFS), "--cat", f"task/{tid}/regs", str(core)],
+                       capture_output=True, check=True)
+    return {n: int(v, 16) for n, v in (line.split() for line in p.stdout.decode().splitlines())}
+
+
+def gdb_paths():
+    if not SECTIONS:
+        return ["<corpus absent>"]
+    return [p for p in paths("cores") if main_block(p).get("threads (NT_PRSTATUS note order)")]
+
+
+@pytest.mark.parametrize("path", gdb_paths())
+def test_registers_as_gdb_shows_them(path, corpus_dir):
+    """task/<tid>/regs against gdb-multiarch on the same core: every name is one gdb knows
+    (or one of NOT_IN_GDB), in gdb's register order, with gdb's value.  Rules: on s390 (31-bit)
+    with NT_S390_HIGH_GPRS gdb's r0-r15 are 64-bit pseudo registers and its r0l-r15l are the
+    halves pr_reg holds; gdb shows arm's pc without its Thumb bit (bit 0)."""
+    need_corpus(path)
+    if not GDB:
+        pytest.skip("gdb-multiarch not installed")
+    out = pathlib.Path(corpus_dir) / path.replace("/", "__")
+    out.mkdir(exist_ok=True)
+    (core,) = corpus_files(out, path)
+    cj = json.loads(subprocess.run([str(COREFS), "--cat", "core.json", str(core)],
+                                   capture_output=True, check=True).stdout)
+    if (cj["os"], cj["arch"]) in GDB_CANNOT:
+        pytest.skip(f"gdb-multiarch reads no registers from {cj['os']} {cj['arch']} cores")
+    regs = [read_regs_cat(core, t["tid"]) for t in cj["threads"]]
+    order = gdb_register_order(core)
+    as_gdb = {n: n + "l" if cj["arch"] == "s390" and n + "l" in order else n for n in regs[0]}
+    missing = [n for n in regs[0] if as_gdb[n] not in order]
+    assert set(missing) <= NOT_IN_GDB.get(cj["arch"], set()), f"unknown to gdb: {missing}"
+    shown = [as_gdb[n] for n in regs[0] if n not in missing]
+    assert shown == sorted(shown, key=order.index), f"not in gdb's order: {shown}"
+    values = gdb_values(core, len(regs), shown)
+    errs = []
+    for t, mine, theirs in zip(cj["threads"], regs, values):
+        for n, v in mine.items():
+            if n in missing:
+                continue
+            if cj["arch"] == "arm" and n == "pc":
+                v &= ~1
+            if theirs[as_gdb[n]] != v:
+                errs.append(f"thread {t['tid']}: {n} {v:#x}, gdb {as_gdb[n]} {theirs[as_gdb[n]]}")
+    assert not errs, f"{path}:\n  " + "\n  ".join(errs)
