@@ -19,7 +19,7 @@ PKGS      := fuse3 libelf libunwind-coredump libcjson
 # Debian packages: to build, to test, to run the demo.
 DEB_BUILD := build-essential pkg-config libfuse3-dev libelf-dev libunwind-dev libcjson-dev
 DEB_RUN   := fuse3 xz-utils
-DEB_TEST  := gdb python3 python3-pytest elfutils clang
+DEB_TEST  := gdb gdb-multiarch python3 python3-pytest elfutils clang
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../formats/arch.h"
@@ -250,6 +251,19 @@ int main(int argc, char *argv[])
 	}
 	if (!o.cat && fuse_parse_cmdline(&args, &fo) != 0)
 		goto out;
+	if (!o.cat) {
+		/* FUSE can mount over a regular file; a /proc-like tree needs a directory. */
+		struct stat st;
+
+		if (stat(fo.mountpoint, &st) < 0) {
+			fprintf(stderr, "corefs: %s: %s\n", fo.mountpoint, strerror(errno));
+			goto out;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "corefs: %s: not a directory\n", fo.mountpoint);
+			goto out;
+		}
+	}
 	if (o.sysroot) {
 		/* The daemon changes to / when it detaches; keep the sysroot meaningful after that. */
 		char *abs = realpath(o.sysroot, NULL);

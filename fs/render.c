@@ -325,6 +325,10 @@ static cJSON *json_thread(const struct view *v, const struct core_thread *t)
 		cJSON_AddNumberToObject(si, "errno", t->siginfo.errnum);
 		if (t->siginfo.has_addr)
 			add_hex(si, "addr", t->siginfo.addr);
+		if (t->siginfo.has_sender) {
+			cJSON_AddNumberToObject(si, "sender_pid", t->siginfo.pid);
+			cJSON_AddNumberToObject(si, "sender_uid", t->siginfo.uid);
+		}
 		cJSON_AddItemToObject(o, "siginfo", si);
 	}
 	for (size_t i = 0; i < a->nregs; i++) {
@@ -399,7 +403,7 @@ static cJSON *json_auxv(const struct core *c)
 		cJSON *o = cJSON_CreateObject();
 
 		cJSON_AddNumberToObject(o, "type", (double)c->auxv[i].type);
-		add_str_or_null(o, "name", auxv_type_name(c->auxv[i].type));
+		add_str_or_null(o, "name", auxv_type_name_os(c->os, c->auxv[i].type));
 		add_hex(o, "value", c->auxv[i].value);
 		cJSON_AddItemToArray(arr, o);
 	}
