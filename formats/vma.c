@@ -17,6 +17,12 @@
 #define AT_PLATFORM_ 15
 #define VSYSCALL_ADDR UINT64_C(0xffffffffff600000)
 #define ARM_VECTORS_ADDR UINT64_C(0xffff0000)
+/* Where the kernel starts the brk area of a program run without an interpreter that is itself
+ * ET_DYN (static PIE, ld.so run directly): ELF_ET_DYN_BASE, page-aligned up (fs/binfmt_elf.c). */
+#define X86_64_ET_DYN_BASE UINT64_C(0x555555555000)	/* DEFAULT_MAP_WINDOW / 3 * 2 */
+#define I386_ET_DYN_BASE UINT64_C(0x400000)		/* ia32 tasks on a 64-bit kernel */
+#define AARCH64_ET_DYN_BASE UINT64_C(0xaaaaaaaab000)	/* 2 * DEFAULT_MAP_WINDOW_64 / 3 */
+#define AT_BASE_ 7
 /* The brk area starts at a random page within this distance of the executable's end
  * (arch_randomize_brk: 32 MiB for 32-bit tasks, 1 GiB for 64-bit ones since Linux 6.9). */
 #define BRK_RANGE_32 (UINT64_C(32) << 20)
@@ -40,6 +46,53 @@ static struct core_vma *vma_at(struct core_vmas *vm, uint64_t addr)
 		if (addr >= vm->v[i].start && addr < vm->v[i].end)
 			return &vm->v[i];
 	return NULL;
+}
+
+/* Whether the executable is ET_DYN, read from the core's copy of its ELF header. */
+static bool exe_is_dyn(const struct core *c, const struct core_vmas *vm, const char *exe)
+{
+	unsigned char page[64];
+	GElf_Ehdr eh;
+	Elf *elf;
+	bool dyn = false;
+
+	for (size_t i = 0; i < vm->n; i++) {
+		const struct core_vma *v = &vm->v[i];
+
+		if (!v->name || strcmp(v->name, exe) || v->offset != 0)
+			continue;
+		if (core_read_mem(c, v->start, page, sizeof(page)) != (ssize_t)sizeof(page))
+			return false;
+		elf = elf_memory((char *)page, sizeof(page));
+		dyn = elf && gelf_getehdr(elf, &eh) && eh.e_type == ET_DYN;
+		if (elf)
+			elf_end(elf);
+		return dyn;
+	}
+	return false;
+}
+
+/* Where the brk area begins: after the executable, except for an ET_DYN program run without an
+ * interpreter, whose brk the kernel moves to ELF_ET_DYN_BASE (0 when unknown). */
+static uint64_t brk_base(const struct core *c, const struct core_vmas *vm, const char *exe,
+			 uint64_t exe_end)
+{
+	uint64_t interp = 0;
+
+	if (core_auxv(c, AT_BASE_, &interp) && interp)
+		return exe_end;
+	if (!exe_is_dyn(c, vm, exe))
+		return exe_end;
+	switch (c->machine) {
+	case EM_X86_64:
+		return c->elf_class == ELFCLASS64 ? X86_64_ET_DYN_BASE : 0;
+	case EM_386:
+		return I386_ET_DYN_BASE;
+	case EM_AARCH64:
+		return AARCH64_ET_DYN_BASE;
+	default:
+		return 0;
+	}
 }
 
 static void name_special(const struct core *c, struct core_vmas *vm)
@@ -79,13 +132,16 @@ static void name_special(const struct core *c, struct core_vmas *vm)
 	if (v && anonymous(v))
 		v->name = "[stack]";
 
-	/* [heap]: the first anonymous writable mapping above the executable, within the brk range;
-	 * one that starts exactly at the executable's end is its .bss unless nothing follows. */
+	/* [heap]: the first anonymous writable mapping above the brk base, within the brk range;
+	 * one that starts exactly at the executable's end is its .bss. */
 	if (!exe)
 		return;
 	for (size_t i = 0; i < vm->n; i++)
 		if (vm->v[i].name && !strcmp(vm->v[i].name, exe) && vm->v[i].end > exe_end)
 			exe_end = vm->v[i].end;
+	if (!exe_end)
+		return;
+	exe_end = brk_base(c, vm, exe, exe_end);
 	if (!exe_end)
 		return;
 	{

@@ -89,17 +89,21 @@ int render_auxv(const struct view *v, const struct core_thread *t, struct buf *o
 	return 0;
 }
 
-/* The command name: pr_fname, else the executable's base name (15 bytes, as the kernel keeps). */
+/* The command name: pr_fname, else the executable's base name; at most 15 bytes, as the
+ * kernel keeps it (gdb's gcore fills all 16 bytes of pr_fname from argv[0]). */
 static const char *comm_of(const struct core *c, char *tmp, size_t tmpsz)
 {
-	const char *exe;
+	const char *exe, *name;
 
-	if (c->psinfo.present && c->psinfo.fname[0])
-		return c->psinfo.fname;
-	exe = core_exe_path(c);
-	if (!exe)
-		return NULL;
-	snprintf(tmp, tmpsz, "%.15s", strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
+	if (c->psinfo.present && c->psinfo.fname[0]) {
+		name = c->psinfo.fname;
+	} else {
+		exe = core_exe_path(c);
+		if (!exe)
+			return NULL;
+		name = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+	}
+	snprintf(tmp, tmpsz, "%.15s", name);
 	return tmp;
 }
 
