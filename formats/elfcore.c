@@ -337,11 +337,16 @@ static struct core_thread *new_thread(struct core *c, size_t *cap)
 
 static int add_regset(struct core_thread *t, const struct core_note *n)
 {
-	struct core_regset *grown = realloc(t->regsets, (t->nregsets + 1) * sizeof(*grown));
+	/* Capacity 4, then doubling whenever the count reaches a power of two: a hostile core
+	 * may hang thousands of notes on one thread. */
+	if (t->nregsets == 0 || (t->nregsets >= 4 && (t->nregsets & (t->nregsets - 1)) == 0)) {
+		size_t cap = t->nregsets ? 2 * t->nregsets : 4;
+		struct core_regset *grown = realloc(t->regsets, cap * sizeof(*grown));
 
-	if (!grown)
-		return -1;
-	t->regsets = grown;
+		if (!grown)
+			return -1;
+		t->regsets = grown;
+	}
 	t->regsets[t->nregsets++] = (struct core_regset){
 		.type = n->type, .name = n->name, .owner = n->owner, .data = n->desc, .size = n->size,
 	};
