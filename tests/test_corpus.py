@@ -554,10 +554,20 @@ def read_regs_cat(core, tid):
     return {n: int(v, 16) for n, v in (line.split() for line in p.stdout.decode().splitlines())}
 
 
+# Cores gdb-multiarch 13.1 reads no registers from (its `info registers` is empty on them), so
+# there is nothing to compare with; their registers are checked against EXPECTED.md above.
+GDB_UNREADABLE = {
+    "elfutils/cores/backtrace.sparc.core",
+    "elfutils/cores/testfile-m68k-core",
+    "lldb/elf-core/linux-mips64el-gnuabin32.core",
+}
+
+
 def gdb_paths():
     if not SECTIONS:
         return ["<corpus absent>"]
-    return [p for p in paths("cores") if main_block(p).get("threads (NT_PRSTATUS note order)")]
+    return [p for p in paths("cores") if main_block(p).get("threads (NT_PRSTATUS note order)")
+            and p not in GDB_UNREADABLE]
 
 
 @pytest.mark.parametrize("path", gdb_paths())
@@ -574,8 +584,7 @@ def test_registers_as_gdb_shows_them(path, corpus_dir):
     (core,) = corpus_files(out, path)
     cj = json.loads(subprocess.run([str(COREFS), "--cat", "core.json", str(core)],
                                    capture_output=True, check=True).stdout)
-    if (cj["os"], cj["arch"]) in GDB_CANNOT:
-        pytest.skip(f"gdb-multiarch reads no registers from {cj['os']} {cj['arch']} cores")
+    assert (cj["os"], cj["arch"]) not in GDB_CANNOT, f"{path} belongs in GDB_UNREADABLE"
     regs = [read_regs_cat(core, t["tid"]) for t in cj["threads"]]
     order = gdb_register_order(core)
     as_gdb = {n: n + "l" if cj["arch"] == "s390" and n + "l" in order else n for n in regs[0]}
