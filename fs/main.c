@@ -166,7 +166,8 @@ static int cat(struct mounted *m, const char *path)
 		buf_free(&b);
 		return 1;
 	}
-	fwrite(b.p, 1, b.len, stdout);
+	if (b.len)
+		fwrite(b.p, 1, b.len, stdout);
 	if (S_ISLNK(nodes[ref.node].mode))
 		putchar('\n');
 	buf_free(&b);
