@@ -87,7 +87,7 @@ deps:
 
 check: deps
 	@$(MAKE) --no-print-directory corefs unit
-	$(PYTHON) -m pytest -q -ra tests
+	$(PYTHON) tests/run.py
 
 demo: deps
 	@$(MAKE) --no-print-directory corefs
