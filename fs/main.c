@@ -50,7 +50,7 @@ static void usage(FILE *f)
 		"       corefs --cat PATH CORE\n"
 		"\n"
 		"Mount a core dump as a read-only /proc/<pid>-like tree: maps, mem (offset = address),\n"
-		"auxv, comm, cmdline, exe, task/<tid>/regs and core.json.  Unmount with\n"
+		"auxv, comm, cmdline, environ, exe, task/<tid>/regs and core.json.  Unmount with\n"
 		"fusermount3 -u MOUNTPOINT.\n"
 		"\n"
 		"options:\n"
@@ -240,6 +240,7 @@ int main(int argc, char *argv[])
 	}
 	if (o.version) {
 		printf("corefs %s\n", COREFS_VERSION);
+		fflush(stdout);
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out;
