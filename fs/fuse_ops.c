@@ -90,7 +90,7 @@ static int fill_attr(struct mounted *m, struct fsref r, struct stat *st)
 	st->st_blksize = 4096;
 	if (S_ISDIR(n->mode) && (n->flags & NODE_THREADS))
 		st->st_nlink = 2 + m->core->nthreads;
-	if (n->render) {
+	if (n->render && !(n->flags & NODE_CONTROL)) {
 		const struct rendered *e = rendered(m, r);
 
 		if (e->err)
@@ -109,6 +109,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* `echo cmd > control` opens with O_TRUNC: take it in open, not as a setattr. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 }
 
@@ -229,7 +232,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return (void)fuse_reply_err(req, -r);
 	if (node_is_dir(ref.node))
 		return (void)fuse_reply_err(req, EISDIR);
-	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+	if (nodes[ref.node].flags & NODE_CONTROL) {
+		/* Its text changes with the process: read fresh, never cached. */
+		fi->direct_io = 1;
+		fi->fh = 0;
+		return (void)fuse_reply_open(req, fi);
+	}
+	/* Everything but control is read-only, whoever asks (root passes the mode bits). */
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return (void)fuse_reply_err(req, EROFS);
 	if (nodes[ref.node].flags & NODE_MEM) {
 		fi->direct_io = 1;
@@ -266,6 +276,88 @@ static void read_mem(fuse_req_t req, struct mounted *m, size_t size, off_t off)
 	free(buf);
 }
 
+/* control: a read at offset 0 takes a snapshot of the state, later offsets read from it, so a
+ * reader sees one consistent text even while the process changes state. */
+static void read_control(fuse_req_t req, struct mounted *m, size_t size, off_t off,
+			 struct fuse_file_info *fi)
+{
+	struct buf *snap = (struct buf *)(uintptr_t)fi->fh;
+	int r;
+
+	if (!snap || off == 0) {
+		if (!snap && !(snap = calloc(1, sizeof(*snap))))
+			return (void)fuse_reply_err(req, ENOMEM);
+		fi->fh = (uint64_t)(uintptr_t)snap;
+		snap->len = 0;
+		r = control_render(m->control, snap);
+		if (r == 0 && buf_failed(snap))
+			r = -ENOMEM;
+		if (r < 0)
+			return (void)fuse_reply_err(req, -r);
+	}
+	if (off < 0 || (uint64_t)off >= snap->len)
+		return (void)fuse_reply_buf(req, NULL, 0);
+	fuse_reply_buf(req, snap->p + off, MIN(size, snap->len - (size_t)off));
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct mounted *m = ctx(req);
+	struct fsref ref;
+	char *text, *line, *save = NULL;
+	int r;
+
+	(void)off;
+	(void)fi;
+	if ((r = ref_of(m, ino, &ref)) < 0)
+		return (void)fuse_reply_err(req, -r);
+	if (!(nodes[ref.node].flags & NODE_CONTROL))
+		return (void)fuse_reply_err(req, EROFS);
+	text = strndup(data, size);
+	if (!text)
+		return (void)fuse_reply_err(req, ENOMEM);
+	/* Each line is a command; the write fails with the first command that fails. */
+	for (line = strtok_r(text, "\n", &save); line && !r; line = strtok_r(NULL, "\n", &save))
+		r = control_command(m->control, line);
+	free(text);
+	if (r < 0)
+		return (void)fuse_reply_err(req, -r);
+	fuse_reply_write(req, size);
+}
+
+/* Only control may be truncated (O_TRUNC when the kernel did not take it atomically). */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct mounted *m = ctx(req);
+	struct fsref ref;
+	struct stat st;
+	int r;
+
+	(void)fi;
+	if ((r = ref_of(m, ino, &ref)) < 0)
+		return (void)fuse_reply_err(req, -r);
+	if (!(nodes[ref.node].flags & NODE_CONTROL) || (to_set & ~FUSE_SET_ATTR_SIZE) ||
+	    attr->st_size != 0)
+		return (void)fuse_reply_err(req, EROFS);
+	if ((r = fill_attr(m, ref, &st)) < 0)
+		return (void)fuse_reply_err(req, -r);
+	fuse_reply_attr(req, &st, 0);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct buf *snap = (struct buf *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (snap) {
+		buf_free(snap);
+		free(snap);
+	}
+	fuse_reply_err(req, 0);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -274,11 +366,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	const struct rendered *e;
 	int r;
 
-	(void)fi;
 	if ((r = ref_of(m, ino, &ref)) < 0)
 		return (void)fuse_reply_err(req, -r);
 	if (nodes[ref.node].flags & NODE_MEM)
 		return read_mem(req, m, size, off);
+	if (nodes[ref.node].flags & NODE_CONTROL)
+		return read_control(req, m, size, off, fi);
 	e = rendered(m, ref);
 	if (e->err)
 		return (void)fuse_reply_err(req, -e->err);
@@ -319,6 +412,51 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	fuse_reply_lseek(req, end > (uint64_t)INT64_MAX ? INT64_MAX : (off_t)end);
 }
 
+/* The tree is the core's: nothing can be created, removed or renamed in it. */
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	(void)parent, (void)name, (void)mode, (void)fi;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)parent, (void)name, (void)mode, (void)rdev;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)parent, (void)name, (void)mode;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_remove(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	(void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link, (void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
+{
+	(void)ino, (void)parent, (void)name;
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	(void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+	fuse_reply_err(req, EROFS);
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255 };
@@ -336,7 +474,18 @@ const struct fuse_lowlevel_ops corefs_ops = {
 	.readdir = op_readdir,
 	.open = op_open,
 	.read = op_read,
+	.write = op_write,
+	.setattr = op_setattr,
+	.release = op_release,
 	.statfs = op_statfs,
+	.create = op_create,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_remove,
+	.rmdir = op_remove,
+	.symlink = op_symlink,
+	.link = op_link,
+	.rename = op_rename,
 	.lseek = op_lseek,
 };
 
@@ -356,9 +505,12 @@ int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool
 	if (r < 0)
 		return r;
 	m->cache = calloc(core->nthreads + 1, sizeof(*m->cache));
-	if (!m->cache) {
+	r = m->cache ? control_new(&m->control, &m->view) : -ENOMEM;
+	if (r < 0) {
+		free(m->cache);
+		m->cache = NULL;
 		view_free(&m->view);
-		return -ENOMEM;
+		return r;
 	}
 	pthread_mutex_init(&m->lock, NULL);
 	return 0;
@@ -377,6 +529,8 @@ void mounted_free(struct mounted *m)
 	}
 	free(m->cache);
 	m->cache = NULL;
+	control_free(m->control);
+	m->control = NULL;
 	view_free(&m->view);
 	pthread_mutex_destroy(&m->lock);
 }

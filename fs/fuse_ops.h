@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "control.h"
 #include "nodes.h"
 
 /* A rendered file, made once: the core never changes. */
@@ -24,6 +25,7 @@ struct mounted {
 	struct view view;
 	pthread_mutex_t lock;
 	struct rendered **cache;	/* [thread + 1][node], rows allocated on first use */
+	struct control *control;
 	uid_t uid;
 	gid_t gid;
 	struct timespec time;	/* the core file's mtime: when the process died */

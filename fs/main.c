@@ -57,8 +57,8 @@ static void usage(FILE *f)
 		"    -f                     stay in the foreground\n"
 		"    -d                     debug: foreground, FUSE requests and corefs's findings on stderr\n"
 		"    -s                     single-threaded\n"
-		"    -o OPT[,OPT...]        FUSE mount options (ro, auto_unmount and default_permissions\n"
-		"                           are always on)\n"
+		"    -o OPT[,OPT...]        FUSE mount options (auto_unmount and default_permissions\n"
+		"                           are always on; every file but control is read-only)\n"
 		"    --sysroot=DIR          look for the files the process mapped under DIR\n"
 		"    --no-fill              mem: no bytes from the mapped files, only the core's\n"
 		"    --cat=PATH             print one file of the tree (maps, task/TID/regs, core.json...)\n"
@@ -293,7 +293,7 @@ int main(int argc, char *argv[])
 			log_findings(&m);
 		char *abs = realpath(o.core, NULL);
 
-		if (fuse_opt_add_arg(&args, "-oro,default_permissions,auto_unmount") ||
+		if (fuse_opt_add_arg(&args, "-odefault_permissions,auto_unmount") ||
 		    fuse_opt_add_opt_escaped(&fsname, abs ? abs : o.core) ||
 		    asprintf(&fsname, "-ofsname=%s", fsname) < 0 || fuse_opt_add_arg(&args, fsname)) {
 			fprintf(stderr, "corefs: out of memory\n");

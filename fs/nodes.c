@@ -10,6 +10,7 @@
 #define REG(id, NAME, PARENT, MODE, RENDER) [id] = { NAME, PARENT, S_IFREG | (MODE), RENDER, NULL, 0 }
 #define LNK(id, NAME, PARENT, RENDER, PRESENT) [id] = { NAME, PARENT, S_IFLNK | 0777, RENDER, PRESENT, 0 }
 #define MEM(id, NAME, PARENT, MODE) [id] = { NAME, PARENT, S_IFREG | (MODE), NULL, NULL, NODE_MEM }
+#define CTL(id, NAME, PARENT, MODE) [id] = { NAME, PARENT, S_IFREG | (MODE), NULL, NULL, NODE_CONTROL }
 
 static bool has_exe(const struct view *v)
 {
@@ -21,6 +22,7 @@ const struct node nodes[N_COUNT] = {
 	REG(N_AUXV, "auxv", N_ROOT, 0400, render_auxv),
 	REG(N_CMDLINE, "cmdline", N_ROOT, 0444, render_cmdline),
 	REG(N_COMM, "comm", N_ROOT, 0444, render_comm),
+	CTL(N_CONTROL, "control", N_ROOT, 0600),
 	REG(N_CORE_JSON, "core.json", N_ROOT, 0444, render_core_json),
 	REG(N_ENVIRON, "environ", N_ROOT, 0400, render_environ),
 	LNK(N_EXE, "exe", N_ROOT, render_exe, has_exe),

@@ -17,6 +17,7 @@ enum node_id {
 	N_AUXV,
 	N_CMDLINE,
 	N_COMM,
+	N_CONTROL,
 	N_CORE_JSON,
 	N_ENVIRON,
 	N_EXE,
@@ -30,6 +31,7 @@ enum node_id {
 
 #define NODE_MEM 1u		/* bytes are the process's memory, served direct_io */
 #define NODE_THREADS 2u		/* a directory whose children are the threads (N_TID) */
+#define NODE_CONTROL 4u		/* read and written through fs/control.h, never cached */
 
 struct node {
 	const char *name;	/* NULL for N_TID: the name is the tid */

@@ -1,0 +1,27 @@
+/* fs/control.h — the `control` file: commands written to it drive a core's revival (revive/),
+ * and reading it tells the state.
+ *
+ * Reading gives key/value lines: `state core` before revival; after it `state
+ * stopped|running|exited|killed`, `pid N`, `tids N N...`, `exit CODE` or `signal SIG`, what could
+ * not be restored, and `error TEXT` for the last failed command.  Each line written is one
+ * command: `revive [stdin=PATH] [stdout=PATH] [stderr=PATH] [cwd=PATH] [pidns]`, `resume`,
+ * `stop`, `kill`.  A command returns when it is done; a failure is a negative errno, with the
+ * reason kept for the next read. */
+#ifndef COREFS_CONTROL_H
+#define COREFS_CONTROL_H
+
+#include "buf.h"
+
+struct view;
+struct control;
+
+int control_new(struct control **out, const struct view *v);
+void control_free(struct control *ctl);
+
+/* The current state as the file's text. */
+int control_render(struct control *ctl, struct buf *out);
+
+/* Run one command (a line without its newline); 0 or a negative errno. */
+int control_command(struct control *ctl, const char *line);
+
+#endif
