@@ -31,8 +31,8 @@ LDLIBS    += $(PKG_LIBS) -lpthread
 
 FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c \
                formats/files.c formats/vma.c formats/macho.c formats/memory.c formats/procargs.c
-FS_LIB_SRC  := fs/buf.c fs/render.c fs/nodes.c
-FS_SRC      := fs/fuse_ops.c fs/control.c fs/main.c
+FS_LIB_SRC  := fs/buf.c fs/render.c fs/nodes.c fs/procroot.c
+FS_SRC      := fs/fuse_ops.c fs/cores.c fs/control.c fs/main.c
 LIB_SRC     := $(FORMATS_SRC) $(FS_LIB_SRC)
 
 BUILD     := build

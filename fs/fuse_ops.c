@@ -1,12 +1,23 @@
-/* fs/fuse_ops.c — lookup, getattr, readdir, open, read and readlink as generic walks over the
- * node table.  Inode numbers are computed, not allocated: (thread + 1) << 16 | (row + 1), so
- * the root is 1 and nothing needs forgetting.  The core is immutable: files carry their exact
- * size, long attribute and entry timeouts, and keep their page cache; mem is direct_io. */
+/* fs/fuse_ops.c — lookup, getattr, readdir, open, read, write and readlink as generic walks
+ * over the node tables.
+ *
+ * Inode numbers are computed, not allocated:
+ *   a core's file:      slot << 40 | (thread + 1) << 16 | (row + 1)    (slot numbers start at 1)
+ *   a /proc root file:  row + 1                                        (slot bits 0)
+ * The root is 1: the /proc root, or the one core's directory when there is no /proc root.  Slot
+ * numbers are never reused, so nothing needs forgetting and a removed core's inodes stay dead.
+ * A core is immutable: its files carry their exact size, long attribute and entry timeouts, and
+ * keep their page cache; mem is direct_io.  Files that change (control, the /proc root's) are
+ * direct_io snapshots taken when read at offset 0. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -14,40 +25,77 @@
 #include "../formats/util.h"
 #include "fuse_ops.h"
 
-#define TIMEOUT 86400.0
+#define TIMEOUT 86400.0		/* what a core holds never changes */
+#define PROC_TIMEOUT 1.0	/* the /proc root's entries: cores come and go */
+#define SLOT_SHIFT 40
 #define THREAD_SHIFT 16
+#define THREAD_MASK 0xffffffu
 #define NODE_MASK 0xffffu
 
-static struct mounted *ctx(fuse_req_t req)
+/* Where an inode points. */
+struct where {
+	bool proc;		/* a /proc root row (pnode), else a core's file (slot, ref) */
+	enum proc_node_id pnode;
+	struct slot *slot;
+	struct fsref ref;
+};
+
+static struct fsctx *ctx(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static fuse_ino_t ino_of(struct fsref r)
+static fuse_ino_t ino_of_core(const struct fsctx *f, const struct slot *s, struct fsref r)
 {
-	return ((fuse_ino_t)(r.thread + 1) << THREAD_SHIFT) | (fuse_ino_t)(r.node + 1);
+	if (!f->proc && r.node == N_ROOT)
+		return FUSE_ROOT_ID;
+	return ((fuse_ino_t)s->number << SLOT_SHIFT) | ((fuse_ino_t)(r.thread + 1) << THREAD_SHIFT) |
+	       (fuse_ino_t)(r.node + 1);
 }
 
-static int ref_of(const struct mounted *m, fuse_ino_t ino, struct fsref *r)
+static fuse_ino_t ino_of_proc(enum proc_node_id p)
 {
-	uint64_t node = (ino & NODE_MASK), thread = ino >> THREAD_SHIFT;
+	return (fuse_ino_t)p + 1;
+}
+
+static int decode(struct fsctx *f, fuse_ino_t ino, struct where *w)
+{
+	uint64_t slot = ino >> SLOT_SHIFT, node = ino & NODE_MASK;
+	uint64_t thread = (ino >> THREAD_SHIFT) & THREAD_MASK;
 	bool per_thread;
 
+	memset(w, 0, sizeof(*w));
+	if (ino == FUSE_ROOT_ID && !f->proc) {
+		slot = 1;
+		node = N_ROOT + 1;
+		thread = 0;
+	}
+	if (slot == 0) {
+		if (!f->proc || node == 0 || node > PN_COUNT || thread)
+			return -ENOENT;
+		w->proc = true;
+		w->pnode = (enum proc_node_id)(node - 1);
+		return 0;
+	}
 	if (node == 0 || node > N_COUNT)
 		return -ENOENT;
-	r->node = (enum node_id)(node - 1);
-	r->thread = (long)thread - 1;
-	per_thread = node_per_thread(r->node);
-	if (per_thread != (r->thread >= 0))
+	w->slot = cores_get(&f->cs, (unsigned)slot);
+	if (!w->slot)
 		return -ENOENT;
-	if (r->thread >= 0 && (size_t)r->thread >= m->core->nthreads)
+	w->ref.node = (enum node_id)(node - 1);
+	w->ref.thread = (long)thread - 1;
+	per_thread = node_per_thread(w->ref.node);
+	if (per_thread != (w->ref.thread >= 0))
+		return -ENOENT;
+	if (w->ref.thread >= 0 && (size_t)w->ref.thread >= w->slot->m.core->nthreads)
 		return -ENOENT;
 	return 0;
 }
 
-/* The rendered bytes of a file, made on first use. */
+/* The rendered bytes of a core's file, made on first use. */
 static const struct rendered *rendered(struct mounted *m, struct fsref r)
 {
+	static const struct rendered oom = { .done = true, .err = -ENOMEM };
 	struct rendered *row, *e;
 
 	pthread_mutex_lock(&m->lock);
@@ -55,8 +103,6 @@ static const struct rendered *rendered(struct mounted *m, struct fsref r)
 	if (!row)
 		row = m->cache[r.thread + 1] = calloc(N_COUNT, sizeof(*row));
 	if (!row) {
-		static const struct rendered oom = { .done = true, .err = -ENOMEM };
-
 		pthread_mutex_unlock(&m->lock);
 		return &oom;
 	}
@@ -76,12 +122,13 @@ static const struct rendered *rendered(struct mounted *m, struct fsref r)
 	return e;
 }
 
-static int fill_attr(struct mounted *m, struct fsref r, struct stat *st)
+static int fill_core_attr(struct fsctx *f, const struct where *w, struct stat *st)
 {
-	const struct node *n = &nodes[r.node];
+	const struct node *n = &nodes[w->ref.node];
+	struct mounted *m = &w->slot->m;
 
 	memset(st, 0, sizeof(*st));
-	st->st_ino = ino_of(r);
+	st->st_ino = ino_of_core(f, w->slot, w->ref);
 	st->st_mode = n->mode;
 	st->st_nlink = S_ISDIR(n->mode) ? 2 : 1;
 	st->st_uid = m->uid;
@@ -91,7 +138,7 @@ static int fill_attr(struct mounted *m, struct fsref r, struct stat *st)
 	if (S_ISDIR(n->mode) && (n->flags & NODE_THREADS))
 		st->st_nlink = 2 + m->core->nthreads;
 	if (n->render && !(n->flags & NODE_CONTROL)) {
-		const struct rendered *e = rendered(m, r);
+		const struct rendered *e = rendered(m, w->ref);
 
 		if (e->err)
 			return e->err;
@@ -100,6 +147,91 @@ static int fill_attr(struct mounted *m, struct fsref r, struct stat *st)
 	}
 	return 0;
 }
+
+static int fill_attr(struct fsctx *f, const struct where *w, struct stat *st)
+{
+	const struct proc_node *p;
+
+	if (!w->proc)
+		return fill_core_attr(f, w, st);
+	p = &proc_nodes[w->pnode];
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino_of_proc(w->pnode);
+	st->st_mode = p->mode;
+	st->st_nlink = S_ISDIR(p->mode) ? 2 : 1;
+	st->st_uid = f->uid;
+	st->st_gid = f->gid;
+	st->st_atim = st->st_mtim = st->st_ctim = f->start;
+	st->st_blksize = 4096;
+	return 0;	/* files of the /proc root change: size 0, as /proc's own */
+}
+
+/* --- the /proc root ------------------------------------------------------------------------ */
+
+static int proc_view_build(struct fsctx *f, struct proc_view *pv)
+{
+	struct slot **all;
+	size_t n = cores_all(&f->cs, &all);
+
+	memset(pv, 0, sizeof(*pv));
+	clock_gettime(CLOCK_REALTIME, &pv->now);
+	if (!all)
+		return -ENOMEM;
+	pv->v = calloc(n ? n : 1, sizeof(*pv->v));
+	if (!pv->v) {
+		free(all);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (cores_get(&f->cs, all[i]->number))
+			pv->v[pv->n++] = &all[i]->m.view;
+	free(all);
+	return 0;
+}
+
+static bool parse_pid(const char *s, int32_t *pid)
+{
+	char *end;
+	long v;
+
+	if (*s < '1' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*end || errno || v > INT32_MAX)
+		return false;
+	*pid = (int32_t)v;
+	return true;
+}
+
+static int proc_lookup(struct fsctx *f, enum proc_node_id dir, const char *name, struct where *out,
+		       double *timeout)
+{
+	struct slot *s = NULL;
+	int32_t pid;
+
+	*timeout = PROC_TIMEOUT;
+	cores_refresh(&f->cs);
+	for (int i = 0; i < PN_COUNT; i++)
+		if (proc_nodes[i].parent == (int)dir && !strcmp(proc_nodes[i].name, name)) {
+			memset(out, 0, sizeof(*out));
+			out->proc = true;
+			out->pnode = (enum proc_node_id)i;
+			return 0;
+		}
+	if ((proc_nodes[dir].flags & PNODE_PIDS) && parse_pid(name, &pid))
+		s = cores_by_pid(&f->cs, pid);
+	else if (proc_nodes[dir].flags & PNODE_NAMES)
+		s = cores_by_name(&f->cs, name);
+	if (!s || !(s = cores_get(&f->cs, s->number)))
+		return -ENOENT;
+	memset(out, 0, sizeof(*out));
+	out->slot = s;
+	out->ref = (struct fsref){ N_ROOT, -1 };
+	return 0;
+}
+
+/* --- operations ----------------------------------------------------------------------------- */
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -117,14 +249,21 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct mounted *m = ctx(req);
+	struct fsctx *f = ctx(req);
 	struct fuse_entry_param e = { .attr_timeout = TIMEOUT, .entry_timeout = TIMEOUT };
-	struct fsref dir, child;
+	struct where dir, child;
 	int r;
 
-	if ((r = ref_of(m, parent, &dir)) < 0 || (r = node_lookup(&m->view, dir, name, &child)) < 0)
+	if ((r = decode(f, parent, &dir)) < 0)
 		return (void)fuse_reply_err(req, -r);
-	if ((r = fill_attr(m, child, &e.attr)) < 0)
+	if (dir.proc) {
+		r = proc_lookup(f, dir.pnode, name, &child, &e.entry_timeout);
+		e.attr_timeout = child.proc ? PROC_TIMEOUT : TIMEOUT;
+	} else {
+		child = dir;
+		r = node_lookup(&dir.slot->m.view, dir.ref, name, &child.ref);
+	}
+	if (r < 0 || (r = fill_attr(f, &child, &e.attr)) < 0)
 		return (void)fuse_reply_err(req, -r);
 	e.ino = e.attr.st_ino;
 	fuse_reply_entry(req, &e);
@@ -132,29 +271,29 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct mounted *m = ctx(req);
-	struct fsref ref;
+	struct fsctx *f = ctx(req);
+	struct where w;
 	struct stat st;
 	int r;
 
 	(void)fi;
-	if ((r = ref_of(m, ino, &ref)) < 0 || (r = fill_attr(m, ref, &st)) < 0)
+	if ((r = decode(f, ino, &w)) < 0 || (r = fill_attr(f, &w, &st)) < 0)
 		return (void)fuse_reply_err(req, -r);
-	fuse_reply_attr(req, &st, TIMEOUT);
+	fuse_reply_attr(req, &st, w.proc ? PROC_TIMEOUT : TIMEOUT);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct mounted *m = ctx(req);
-	struct fsref ref;
+	struct fsctx *f = ctx(req);
+	struct where w;
 	const struct rendered *e;
 	int r;
 
-	if ((r = ref_of(m, ino, &ref)) < 0)
+	if ((r = decode(f, ino, &w)) < 0)
 		return (void)fuse_reply_err(req, -r);
-	if (!S_ISLNK(nodes[ref.node].mode))
+	if (w.proc || !S_ISLNK(nodes[w.ref.node].mode))
 		return (void)fuse_reply_err(req, EINVAL);
-	e = rendered(m, ref);
+	e = rendered(&w.slot->m, w.ref);
 	if (e->err)
 		return (void)fuse_reply_err(req, -e->err);
 	fuse_reply_readlink(req, e->data);
@@ -162,30 +301,91 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct mounted *m = ctx(req);
-	struct fsref ref;
+	struct fsctx *f = ctx(req);
+	struct where w;
 	int r;
 
-	if ((r = ref_of(m, ino, &ref)) < 0)
+	if ((r = decode(f, ino, &w)) < 0)
 		return (void)fuse_reply_err(req, -r);
-	if (!node_is_dir(ref.node))
+	if (w.proc ? !S_ISDIR(proc_nodes[w.pnode].mode) : !node_is_dir(w.ref.node))
 		return (void)fuse_reply_err(req, ENOTDIR);
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
+	/* A core's directories never change; the /proc root's do. */
+	fi->cache_readdir = !w.proc;
+	fi->keep_cache = !w.proc;
+	if (w.proc)
+		cores_refresh(&f->cs);
 	fuse_reply_open(req, fi);
+}
+
+/* The index-th entry of a directory after "." and "..": its name, inode and mode. */
+static bool dir_entry(struct fsctx *f, const struct where *dir, size_t index, char *name,
+		      size_t namesz, struct stat *st)
+{
+	if (!dir->proc) {
+		struct fsref child;
+
+		if (!node_child(&dir->slot->m.view, dir->ref, index, &child, name, namesz))
+			return false;
+		st->st_ino = ino_of_core(f, dir->slot, child);
+		st->st_mode = nodes[child.node].mode;
+		return true;
+	}
+	for (int i = 0; i < PN_COUNT; i++) {
+		if (proc_nodes[i].parent != (int)dir->pnode)
+			continue;
+		if (index-- == 0) {
+			snprintf(name, namesz, "%s", proc_nodes[i].name);
+			st->st_ino = ino_of_proc((enum proc_node_id)i);
+			st->st_mode = proc_nodes[i].mode;
+			return true;
+		}
+	}
+	{
+		struct slot **list;
+		size_t n = (proc_nodes[dir->pnode].flags & PNODE_PIDS) ? cores_pid_owners(&f->cs, &list)
+			 : (proc_nodes[dir->pnode].flags & PNODE_NAMES) ? cores_all(&f->cs, &list)
+			 : (list = NULL, 0);
+		bool found = index < n;
+
+		if (found) {
+			if (proc_nodes[dir->pnode].flags & PNODE_PIDS)
+				snprintf(name, namesz, "%d", list[index]->pid);
+			else
+				snprintf(name, namesz, "%s", list[index]->name);
+			st->st_ino = ino_of_core(f, list[index], (struct fsref){ N_ROOT, -1 });
+			st->st_mode = S_IFDIR | 0555;
+		}
+		free(list);
+		return found;
+	}
+}
+
+static fuse_ino_t parent_ino(struct fsctx *f, const struct where *dir, fuse_ino_t self)
+{
+	int p;
+
+	if (dir->proc) {
+		p = proc_nodes[dir->pnode].parent;
+		return p < 0 ? self : ino_of_proc((enum proc_node_id)p);
+	}
+	p = nodes[dir->ref.node].parent;
+	if (p < 0)
+		return f->proc ? FUSE_ROOT_ID : self;
+	return ino_of_core(f, dir->slot, (struct fsref){ (enum node_id)p,
+							  dir->ref.node == N_TID ? -1 : dir->ref.thread });
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	struct mounted *m = ctx(req);
-	struct fsref dir, child;
-	char *buf, name[32];
+	struct fsctx *f = ctx(req);
+	struct where dir;
+	char *buf, name[512];
 	size_t used = 0;
 	int r;
 
 	(void)fi;
-	if ((r = ref_of(m, ino, &dir)) < 0)
+	if ((r = decode(f, ino, &dir)) < 0)
 		return (void)fuse_reply_err(req, -r);
 	buf = malloc(size);
 	if (!buf)
@@ -193,7 +393,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* Offsets: 0 ".", 1 "..", then 2 + the index of each child. */
 	for (off_t i = off;; i++) {
 		struct stat st = { 0 };
-		const char *nm;
+		const char *nm = name;
 		size_t need;
 
 		if (i == 0) {
@@ -202,16 +402,10 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			st.st_mode = S_IFDIR;
 		} else if (i == 1) {
 			nm = "..";
-			st.st_ino = nodes[dir.node].parent < 0 ? ino
-				    : ino_of((struct fsref){ (enum node_id)nodes[dir.node].parent,
-							     dir.node == N_TID ? -1 : dir.thread });
+			st.st_ino = parent_ino(f, &dir, ino);
 			st.st_mode = S_IFDIR;
-		} else {
-			if (!node_child(&m->view, dir, (size_t)(i - 2), &child, name, sizeof(name)))
-				break;
-			nm = name;
-			st.st_ino = ino_of(child);
-			st.st_mode = nodes[child.node].mode;
+		} else if (!dir_entry(f, &dir, (size_t)(i - 2), name, sizeof(name), &st)) {
+			break;
 		}
 		need = fuse_add_direntry(req, buf + used, size - used, nm, &st, i + 1);
 		if (need > size - used)
@@ -222,30 +416,46 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+static bool snapshot_file(const struct where *w)
+{
+	return w->proc || (nodes[w->ref.node].flags & NODE_CONTROL);
+}
+
+/* control and the /proc root's files change: direct_io, with a buffer per open for the
+ * snapshot its reads take (fh is fixed at open: the kernel sends back what open replied). */
+static void open_snapshot(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct buf *snap = calloc(1, sizeof(*snap));
+
+	if (!snap)
+		return (void)fuse_reply_err(req, ENOMEM);
+	fi->direct_io = 1;
+	fi->fh = (uint64_t)(uintptr_t)snap;
+	if (fuse_reply_open(req, fi) != 0)
+		free(snap);
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct mounted *m = ctx(req);
-	struct fsref ref;
+	struct fsctx *f = ctx(req);
+	struct where w;
 	int r;
 
-	if ((r = ref_of(m, ino, &ref)) < 0)
+	if ((r = decode(f, ino, &w)) < 0)
 		return (void)fuse_reply_err(req, -r);
-	if (node_is_dir(ref.node))
+	if (w.proc ? S_ISDIR(proc_nodes[w.pnode].mode) : node_is_dir(w.ref.node))
 		return (void)fuse_reply_err(req, EISDIR);
-	if (nodes[ref.node].flags & NODE_CONTROL) {
-		/* Its text changes with the process: read fresh, never cached. */
-		fi->direct_io = 1;
-		fi->fh = 0;
-		return (void)fuse_reply_open(req, fi);
-	}
+	if (!w.proc && (nodes[w.ref.node].flags & NODE_CONTROL))
+		return open_snapshot(req, fi);
 	/* Everything but control is read-only, whoever asks (root passes the mode bits). */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return (void)fuse_reply_err(req, EROFS);
-	if (nodes[ref.node].flags & NODE_MEM) {
+	if (w.proc)
+		return open_snapshot(req, fi);	/* changes as cores come and go */
+	if (nodes[w.ref.node].flags & NODE_MEM) {
 		fi->direct_io = 1;
-		fi->nonseekable = 0;
 	} else {
-		const struct rendered *e = rendered(m, ref);
+		const struct rendered *e = rendered(&w.slot->m, w.ref);
 
 		if (e->err)
 			return (void)fuse_reply_err(req, -e->err);
@@ -276,20 +486,35 @@ static void read_mem(fuse_req_t req, struct mounted *m, size_t size, off_t off)
 	free(buf);
 }
 
-/* control: a read at offset 0 takes a snapshot of the state, later offsets read from it, so a
- * reader sees one consistent text even while the process changes state. */
-static void read_control(fuse_req_t req, struct mounted *m, size_t size, off_t off,
-			 struct fuse_file_info *fi)
+static int render_snapshot(struct fsctx *f, const struct where *w, struct buf *out)
+{
+	struct proc_view pv;
+	int r;
+
+	if (!w->proc)
+		return control_render(w->slot->m.control, out);
+	if (!proc_nodes[w->pnode].render)
+		return -EISDIR;
+	if ((r = proc_view_build(f, &pv)) < 0)
+		return r;
+	r = proc_nodes[w->pnode].render(&pv, out);
+	free(pv.v);
+	return r;
+}
+
+/* control and the /proc root's files: a read at offset 0 takes a snapshot, later offsets read
+ * from it, so a reader sees one consistent text while things change. */
+static void read_snapshot(fuse_req_t req, struct fsctx *f, const struct where *w, size_t size,
+			  off_t off, struct fuse_file_info *fi)
 {
 	struct buf *snap = (struct buf *)(uintptr_t)fi->fh;
 	int r;
 
-	if (!snap || off == 0) {
-		if (!snap && !(snap = calloc(1, sizeof(*snap))))
-			return (void)fuse_reply_err(req, ENOMEM);
-		fi->fh = (uint64_t)(uintptr_t)snap;
+	if (!snap)
+		return (void)fuse_reply_err(req, EBADF);
+	if (off == 0 || !snap->p) {
 		snap->len = 0;
-		r = control_render(m->control, snap);
+		r = render_snapshot(f, w, snap);
 		if (r == 0 && buf_failed(snap))
 			r = -ENOMEM;
 		if (r < 0)
@@ -300,26 +525,48 @@ static void read_control(fuse_req_t req, struct mounted *m, size_t size, off_t o
 	fuse_reply_buf(req, snap->p + off, MIN(size, snap->len - (size_t)off));
 }
 
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fsctx *f = ctx(req);
+	struct where w;
+	const struct rendered *e;
+	int r;
+
+	if ((r = decode(f, ino, &w)) < 0)
+		return (void)fuse_reply_err(req, -r);
+	if (snapshot_file(&w))
+		return read_snapshot(req, f, &w, size, off, fi);
+	if (nodes[w.ref.node].flags & NODE_MEM)
+		return read_mem(req, &w.slot->m, size, off);
+	e = rendered(&w.slot->m, w.ref);
+	if (e->err)
+		return (void)fuse_reply_err(req, -e->err);
+	if (off < 0 || (uint64_t)off >= e->len)
+		return (void)fuse_reply_buf(req, NULL, 0);
+	fuse_reply_buf(req, e->data + off, MIN(size, e->len - (size_t)off));
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	struct mounted *m = ctx(req);
-	struct fsref ref;
+	struct fsctx *f = ctx(req);
+	struct where w;
 	char *text, *line, *save = NULL;
 	int r;
 
 	(void)off;
 	(void)fi;
-	if ((r = ref_of(m, ino, &ref)) < 0)
+	if ((r = decode(f, ino, &w)) < 0)
 		return (void)fuse_reply_err(req, -r);
-	if (!(nodes[ref.node].flags & NODE_CONTROL))
+	if (w.proc || !(nodes[w.ref.node].flags & NODE_CONTROL))
 		return (void)fuse_reply_err(req, EROFS);
 	text = strndup(data, size);
 	if (!text)
 		return (void)fuse_reply_err(req, ENOMEM);
 	/* Each line is a command; the write fails with the first command that fails. */
 	for (line = strtok_r(text, "\n", &save); line && !r; line = strtok_r(NULL, "\n", &save))
-		r = control_command(m->control, line);
+		r = control_command(w.slot->m.control, line);
 	free(text);
 	if (r < 0)
 		return (void)fuse_reply_err(req, -r);
@@ -330,18 +577,18 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
-	struct mounted *m = ctx(req);
-	struct fsref ref;
+	struct fsctx *f = ctx(req);
+	struct where w;
 	struct stat st;
 	int r;
 
 	(void)fi;
-	if ((r = ref_of(m, ino, &ref)) < 0)
+	if ((r = decode(f, ino, &w)) < 0)
 		return (void)fuse_reply_err(req, -r);
-	if (!(nodes[ref.node].flags & NODE_CONTROL) || (to_set & ~FUSE_SET_ATTR_SIZE) ||
+	if (w.proc || !(nodes[w.ref.node].flags & NODE_CONTROL) || (to_set & ~FUSE_SET_ATTR_SIZE) ||
 	    attr->st_size != 0)
 		return (void)fuse_reply_err(req, EROFS);
-	if ((r = fill_attr(m, ref, &st)) < 0)
+	if ((r = fill_attr(f, &w, &st)) < 0)
 		return (void)fuse_reply_err(req, -r);
 	fuse_reply_attr(req, &st, 0);
 }
@@ -358,48 +605,25 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
-static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
-{
-	struct mounted *m = ctx(req);
-	struct fsref ref;
-	const struct rendered *e;
-	int r;
-
-	if ((r = ref_of(m, ino, &ref)) < 0)
-		return (void)fuse_reply_err(req, -r);
-	if (nodes[ref.node].flags & NODE_MEM)
-		return read_mem(req, m, size, off);
-	if (nodes[ref.node].flags & NODE_CONTROL)
-		return read_control(req, m, size, off, fi);
-	e = rendered(m, ref);
-	if (e->err)
-		return (void)fuse_reply_err(req, -e->err);
-	if (off < 0 || (uint64_t)off >= e->len)
-		return (void)fuse_reply_buf(req, NULL, 0);
-	if (size > e->len - (size_t)off)
-		size = e->len - (size_t)off;
-	fuse_reply_buf(req, e->data + off, size);
-}
-
 /* SEEK_DATA and SEEK_HOLE on mem report exactly the readable ranges. */
 static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
-	struct mounted *m = ctx(req);
-	struct fsref ref;
+	struct fsctx *f = ctx(req);
+	struct where w;
 	uint64_t start, end;
 	int r;
 
 	(void)fi;
-	if ((r = ref_of(m, ino, &ref)) < 0)
+	if ((r = decode(f, ino, &w)) < 0)
 		return (void)fuse_reply_err(req, -r);
-	if (!(nodes[ref.node].flags & NODE_MEM) || (whence != SEEK_DATA && whence != SEEK_HOLE))
+	if (w.proc || !(nodes[w.ref.node].flags & NODE_MEM) ||
+	    (whence != SEEK_DATA && whence != SEEK_HOLE))
 		return (void)fuse_reply_err(req, EINVAL);
 	if (off < 0)
 		return (void)fuse_reply_err(req, ENXIO);
 	/* Offsets are signed: memory at or above 2^63 (x86_64's [vsyscall]) is out of reach. */
-	if (!memory_next_data(m->view.mem, (uint64_t)off, &start, &end) || start > INT64_MAX) {
+	if (!memory_next_data(w.slot->m.view.mem, (uint64_t)off, &start, &end) || start > INT64_MAX) {
 		/* No data at or above off: the rest is one hole. */
 		return (void)(whence == SEEK_DATA ? fuse_reply_err(req, ENXIO)
 						  : fuse_reply_lseek(req, off));
@@ -489,6 +713,8 @@ const struct fuse_lowlevel_ops corefs_ops = {
 	.lseek = op_lseek,
 };
 
+/* --- one core ------------------------------------------------------------------------------ */
+
 int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool fill, bool debug)
 {
 	struct stat st;
@@ -533,4 +759,159 @@ void mounted_free(struct mounted *m)
 	m->control = NULL;
 	view_free(&m->view);
 	pthread_mutex_destroy(&m->lock);
+}
+
+/* --- the mount ----------------------------------------------------------------------------- */
+
+/* cores.c calls this (under its lock) when a core appears or goes: queue the names the kernel
+ * may have cached, for the watcher thread to invalidate. */
+static void queue_change(void *arg, const struct slot *s)
+{
+	struct fsctx *f = arg;
+	struct pending *grown;
+	char pid[16];
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&f->pending_lock);
+	grown = realloc(f->pending, (f->npending + 2) * sizeof(*grown));
+	if (grown) {
+		f->pending = grown;
+		snprintf(pid, sizeof(pid), "%d", s->pid);
+		if ((grown[f->npending].name = strdup(pid)))
+			grown[f->npending++].parent = FUSE_ROOT_ID;
+		if ((grown[f->npending].name = strdup(s->name)))
+			grown[f->npending++].parent = ino_of_proc(PN_BYNAME);
+	}
+	pthread_mutex_unlock(&f->pending_lock);
+	if (f->wake_fd >= 0 && write(f->wake_fd, &one, sizeof(one)) < 0)
+		return;	/* the watcher wakes within a second anyway */
+}
+
+static void flush_pending(struct fsctx *f)
+{
+	struct pending *list;
+	size_t n;
+
+	pthread_mutex_lock(&f->pending_lock);
+	list = f->pending;
+	n = f->npending;
+	f->pending = NULL;
+	f->npending = 0;
+	pthread_mutex_unlock(&f->pending_lock);
+	for (size_t i = 0; i < n; i++) {
+		if (f->se)
+			fuse_lowlevel_notify_inval_entry(f->se, list[i].parent, list[i].name,
+							 strlen(list[i].name));
+		free(list[i].name);
+	}
+	free(list);
+}
+
+static void *watch(void *arg)
+{
+	struct fsctx *f = arg;
+
+	while (!f->stop) {
+		struct pollfd p[2] = { { f->inotify_fd, POLLIN, 0 }, { f->wake_fd, POLLIN, 0 } };
+		uint64_t count;
+
+		if (poll(p, 2, 1000) < 0)
+			continue;
+		if ((p[1].revents & POLLIN) && read(f->wake_fd, &count, sizeof(count)) < 0)
+			continue;
+		cores_refresh(&f->cs);	/* drains the inotify events */
+		flush_pending(f);
+	}
+	return NULL;
+}
+
+void fsctx_init(struct fsctx *f, bool proc)
+{
+	memset(f, 0, sizeof(*f));
+	f->proc = proc;
+	f->uid = getuid();
+	f->gid = getgid();
+	f->inotify_fd = f->wake_fd = -1;
+	clock_gettime(CLOCK_REALTIME, &f->start);
+	pthread_mutex_init(&f->pending_lock, NULL);
+}
+
+int fsctx_watch(struct fsctx *f, struct fuse_session *se)
+{
+	f->se = se;
+	if (!f->cs.dir)
+		return 0;
+	f->cs.changed = queue_change;
+	f->cs.changed_arg = f;
+	f->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	f->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (f->inotify_fd < 0 || f->wake_fd < 0 ||
+	    inotify_add_watch(f->inotify_fd, f->cs.dir, IN_CREATE | IN_DELETE | IN_MOVED_FROM |
+			      IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF) < 0)
+		return -errno;
+	f->cs.events_fd = f->inotify_fd;
+	if (pthread_create(&f->watcher, NULL, watch, f) != 0)
+		return -EAGAIN;
+	f->watching = true;
+	return 0;
+}
+
+void fsctx_free(struct fsctx *f)
+{
+	f->stop = true;
+	if (f->watching)
+		pthread_join(f->watcher, NULL);
+	f->cs.events_fd = -1;
+	if (f->inotify_fd >= 0)
+		close(f->inotify_fd);
+	if (f->wake_fd >= 0)
+		close(f->wake_fd);
+	f->se = NULL;
+	flush_pending(f);
+	cores_free(&f->cs);
+	pthread_mutex_destroy(&f->pending_lock);
+}
+
+int fsctx_cat(struct fsctx *f, const char *path, struct buf *out, bool *is_link)
+{
+	struct where w = { .proc = f->proc, .pnode = PN_ROOT };
+	char *copy = strdup(path), *save = NULL, *part;
+	int r = 0;
+
+	*is_link = false;
+	if (!copy)
+		return -ENOMEM;
+	if (!f->proc) {
+		w.slot = cores_get(&f->cs, 1);
+		w.ref = (struct fsref){ N_ROOT, -1 };
+		if (!w.slot)
+			r = -ENOENT;
+	}
+	for (part = strtok_r(copy, "/", &save); part && !r; part = strtok_r(NULL, "/", &save)) {
+		double t;
+
+		if (!strcmp(part, "."))
+			continue;
+		if (w.proc)
+			r = proc_lookup(f, w.pnode, part, &w, &t);
+		else
+			r = node_lookup(&w.slot->m.view, w.ref, part, &w.ref);
+	}
+	free(copy);
+	if (r < 0)
+		return r;
+	if (w.proc ? S_ISDIR(proc_nodes[w.pnode].mode) : node_is_dir(w.ref.node)) {
+		struct stat st;
+		char name[512];
+
+		for (size_t i = 0; dir_entry(f, &w, i, name, sizeof(name), &st); i++)
+			buf_printf(out, "%s\n", name);
+		return 0;
+	}
+	if (snapshot_file(&w))
+		return render_snapshot(f, &w, out);
+	if (nodes[w.ref.node].flags & NODE_MEM)
+		return -EINVAL;
+	*is_link = S_ISLNK(nodes[w.ref.node].mode);
+	return node_render(&w.slot->m.view, w.ref, out);
 }

@@ -26,6 +26,7 @@ struct options {
 	char *cat;
 	int nonopts;
 	int no_fill;
+	int proc;
 	bool help, version;
 };
 
@@ -35,6 +36,7 @@ static const struct fuse_opt corefs_opts[] = {
 	/* "--sysroot DIR" and "--cat PATH" are joined into these forms by join_long_options(). */
 	{ "--sysroot=%s", offsetof(struct options, sysroot), 0 },
 	{ "--no-fill", offsetof(struct options, no_fill), 1 },
+	{ "--proc", offsetof(struct options, proc), 1 },
 	{ "--cat=%s", offsetof(struct options, cat), 0 },
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -47,11 +49,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: corefs [options] CORE MOUNTPOINT\n"
-		"       corefs --cat PATH CORE\n"
+		"       corefs [options] DIRECTORY MOUNTPOINT\n"
+		"       corefs --cat PATH CORE|DIRECTORY\n"
 		"\n"
 		"Mount a core dump as a read-only /proc/<pid>-like tree: maps, mem (offset = address),\n"
 		"auxv, comm, cmdline, environ, exe, task/<tid>/regs and core.json.  Unmount with\n"
-		"fusermount3 -u MOUNTPOINT.\n"
+		"fusermount3 -u MOUNTPOINT.  A DIRECTORY of cores mounts as a /proc of dead processes:\n"
+		"one <pid>/ per core, by-name/<file>/ for every core; cores added or removed show\n"
+		"while mounted.\n"
 		"\n"
 		"options:\n"
 		"    -f                     stay in the foreground\n"
@@ -61,6 +66,7 @@ static void usage(FILE *f)
 		"                           are always on; every file but control is read-only)\n"
 		"    --sysroot=DIR          look for the files the process mapped under DIR\n"
 		"    --no-fill              mem: no bytes from the mapped files, only the core's\n"
+		"    --proc                 one CORE as a /proc root (<pid>/ inside), as for a directory\n"
 		"    --cat=PATH             print one file of the tree (maps, task/TID/regs, core.json...)\n"
 		"                           to stdout and exit, without mounting\n"
 		"    -h, --help             this help\n"
@@ -134,52 +140,34 @@ static void log_findings(const struct mounted *m)
 			disk_status_name(df->files[i].status), df->files[i].why ? df->files[i].why : "");
 }
 
-static int cat(struct mounted *m, const char *path)
+static int cat(struct fsctx *f, const char *path)
 {
-	struct fsref ref;
-	const struct rendered *e;
 	struct buf b = { 0 };
-	int r = node_resolve(&m->view, path, &ref);
+	bool link;
+	int r = fsctx_cat(f, path, &b, &link);
 
-	if (r < 0) {
-		fprintf(stderr, "corefs: %s: %s\n", path, strerror(-r));
-		return 1;
-	}
-	if (node_is_dir(ref.node)) {
-		char name[32];
-		struct fsref child;
-
-		for (size_t i = 0; node_child(&m->view, ref, i, &child, name, sizeof(name)); i++)
-			printf("%s\n", name);
-		return 0;
-	}
-	if (nodes[ref.node].flags & NODE_MEM) {
-		fprintf(stderr, "corefs: %s: memory is read from a mount (offset = address)\n", path);
-		return 1;
-	}
-	(void)e;
-	r = node_render(&m->view, ref, &b);
 	if (r == 0 && buf_failed(&b))
 		r = -ENOMEM;
 	if (r < 0) {
-		fprintf(stderr, "corefs: %s: %s\n", path, strerror(-r));
+		fprintf(stderr, "corefs: %s: %s\n", path,
+			r == -EINVAL ? "memory is read from a mount (offset = address)" : strerror(-r));
 		buf_free(&b);
 		return 1;
 	}
 	if (b.len)
 		fwrite(b.p, 1, b.len, stdout);
-	if (S_ISLNK(nodes[ref.node].mode))
+	if (link)
 		putchar('\n');
 	buf_free(&b);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo, struct mounted *m)
+static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo, struct fsctx *f)
 {
 	struct fuse_session *se;
-	int ret = 1;
+	int ret = 1, r;
 
-	se = fuse_session_new(args, &corefs_ops, sizeof(corefs_ops), m);
+	se = fuse_session_new(args, &corefs_ops, sizeof(corefs_ops), f);
 	if (!se)
 		return 1;
 	if (fuse_set_signal_handlers(se) != 0)
@@ -187,6 +175,11 @@ static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo, struct mo
 	if (fuse_session_mount(se, fo->mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(fo->foreground);
+	/* Threads start after daemonizing: fork keeps only the calling thread. */
+	if ((r = fsctx_watch(f, se)) < 0) {
+		fprintf(stderr, "corefs: cannot watch %s: %s\n", f->cs.dir, strerror(-r));
+		goto out_unmount;
+	}
 	if (fo->singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -197,6 +190,7 @@ static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo, struct mo
 		ret = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+out_unmount:
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -205,16 +199,47 @@ out_destroy:
 	return ret ? 1 : 0;
 }
 
+/* The cores to serve: a directory of them, or one. */
+static int open_cores(struct fsctx *f, const struct options *o, const char *abs, bool debug)
+{
+	struct core_error err = { 0 };
+	struct core *core;
+	struct stat st;
+	int r;
+
+	if (stat(o->core, &st) == 0 && S_ISDIR(st.st_mode)) {
+		fsctx_init(f, true);
+		r = cores_init_dir(&f->cs, abs ? abs : o->core, o->sysroot, !o->no_fill, debug);
+		if (r < 0) {
+			fprintf(stderr, "corefs: %s: %s\n", o->core, strerror(-r));
+			return -1;
+		}
+		return 0;
+	}
+	fsctx_init(f, o->proc);
+	if (core_open(o->core, &core, &err) < 0) {
+		fprintf(stderr, "corefs: %s\n", err.msg);
+		return -1;
+	}
+	r = cores_init_one(&f->cs, core, o->core, o->sysroot, !o->no_fill, debug);
+	if (r < 0) {
+		fprintf(stderr, "corefs: %s: %s\n", o->core, strerror(-r));
+		return -1;
+	}
+	if (debug)
+		log_findings(&f->cs.slots[0]->m);
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts fo = { 0 };
 	struct options o = { 0 };
-	struct core_error err = { 0 };
-	struct core *core = NULL;
-	struct mounted m;
-	char *fsname = NULL;
-	int ret = 1, r;
+	struct fsctx f;
+	bool have_cores = false;
+	char *fsname = NULL, *fsopt = NULL, *abs = NULL;
+	int ret = 1;
 
 	/* Work on a copy of argv so arguments can be joined and freed uniformly. */
 	{
@@ -246,7 +271,7 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (!o.core || (!o.cat && o.nonopts != 2) || (o.cat && o.nonopts != 1)) {
-		fprintf(stderr, o.cat ? "corefs: --cat takes one core and no mount point\n"
+		fprintf(stderr, o.cat ? "corefs: --cat takes one core or directory and no mount point\n"
 				      : "corefs: expected a core and a mount point (see corefs --help)\n");
 		ret = 2;
 		goto out;
@@ -268,48 +293,43 @@ int main(int argc, char *argv[])
 	}
 	if (o.sysroot) {
 		/* The daemon changes to / when it detaches; keep the sysroot meaningful after that. */
-		char *abs = realpath(o.sysroot, NULL);
+		char *dir = realpath(o.sysroot, NULL);
 
-		if (!abs) {
+		if (!dir) {
 			fprintf(stderr, "corefs: --sysroot %s: %s\n", o.sysroot, strerror(errno));
 			goto out;
 		}
 		free(o.sysroot);
-		o.sysroot = abs;
+		o.sysroot = dir;
 	}
-	if (core_open(o.core, &core, &err) < 0) {
-		fprintf(stderr, "corefs: %s\n", err.msg);
-		goto out;
+	/* A directory of cores is rescanned while mounted: keep its absolute path.  Messages name
+	 * a core as the user gave it. */
+	abs = realpath(o.core, NULL);
+	if (open_cores(&f, &o, abs, fo.debug) < 0) {
+		have_cores = f.cs.slots != NULL || f.cs.dir != NULL;
+		goto out_cores;
 	}
-	r = mounted_init(&m, core, o.sysroot, !o.no_fill, fo.debug);
-	if (r < 0) {
-		fprintf(stderr, "corefs: %s: %s\n", o.core, strerror(-r));
-		goto out;
-	}
+	have_cores = true;
 	if (o.cat) {
-		ret = cat(&m, o.cat);
+		ret = cat(&f, o.cat);
+	} else if (fuse_opt_add_arg(&args, "-odefault_permissions,auto_unmount") ||
+		   fuse_opt_add_opt_escaped(&fsname, abs ? abs : o.core) ||
+		   asprintf(&fsopt, "-ofsname=%s", fsname) < 0 || fuse_opt_add_arg(&args, fsopt)) {
+		fprintf(stderr, "corefs: out of memory\n");
 	} else {
-		if (fo.debug)
-			log_findings(&m);
-		char *abs = realpath(o.core, NULL);
-
-		if (fuse_opt_add_arg(&args, "-odefault_permissions,auto_unmount") ||
-		    fuse_opt_add_opt_escaped(&fsname, abs ? abs : o.core) ||
-		    asprintf(&fsname, "-ofsname=%s", fsname) < 0 || fuse_opt_add_arg(&args, fsname)) {
-			fprintf(stderr, "corefs: out of memory\n");
-		} else {
-			ret = serve(&args, &fo, &m);
-		}
-		free(abs);
+		ret = serve(&args, &fo, &f);
 	}
-	mounted_free(&m);
+out_cores:
+	if (have_cores)
+		fsctx_free(&f);
 out:
-	core_close(core);
 	free(fo.mountpoint);
 	free(o.core);
 	free(o.sysroot);
 	free(o.cat);
 	free(fsname);
+	free(fsopt);
+	free(abs);
 	fuse_opt_free_args(&args);
 	return ret;
 }

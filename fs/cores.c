@@ -1,0 +1,373 @@
+/* fs/cores.c — the slot table of served cores and the scanning of a directory of cores. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cores.h"
+
+static struct slot *new_slot(struct cores *cs, const char *name, const char *path,
+			     const struct stat *st, struct core *core)
+{
+	struct slot **grown, *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	grown = realloc(cs->slots, (cs->nslots + 1) * sizeof(*grown));
+	if (!grown || !(s->name = strdup(name)) || !(s->path = strdup(path))) {
+		if (grown)
+			cs->slots = grown;
+		free(s->name);
+		free(s);
+		return NULL;
+	}
+	cs->slots = grown;
+	s->number = (unsigned)++cs->nslots;
+	cs->slots[s->number - 1] = s;
+	s->dev = st->st_dev;
+	s->ino = st->st_ino;
+	s->size = st->st_size;
+	s->mtime = st->st_mtim;
+	s->alive = true;
+	s->m.core = core;
+	s->pid = core->pid;
+	return s;
+}
+
+int cores_init_one(struct cores *cs, struct core *core, const char *path, const char *sysroot,
+		   bool fill, bool debug)
+{
+	struct stat st;
+	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+
+	memset(cs, 0, sizeof(*cs));
+	pthread_mutex_init(&cs->lock, NULL);
+	cs->events_fd = -1;
+	cs->sysroot = sysroot;
+	cs->fill = fill;
+	cs->debug = debug;
+	if (fstat(core->fd, &st) < 0)
+		return -errno;
+	if (!new_slot(cs, name, path, &st, core))
+		return -ENOMEM;
+	cs->scanned = true;
+	/* One core: build its view now, so problems show before mounting. */
+	return cores_get(cs, 1) ? 0 : cs->slots[0]->err;
+}
+
+static int cmp_timespec(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec ? -1 : 1;
+	return a->tv_nsec < b->tv_nsec ? -1 : a->tv_nsec > b->tv_nsec;
+}
+
+static struct slot *find_live(struct cores *cs, const char *name)
+{
+	for (size_t i = 0; i < cs->nslots; i++)
+		if (cs->slots[i]->alive && !strcmp(cs->slots[i]->name, name))
+			return cs->slots[i];
+	return NULL;
+}
+
+static void kill_slot(struct cores *cs, struct slot *s)
+{
+	s->alive = false;
+	if (cs->changed)
+		cs->changed(cs->changed_arg, s);
+	/* The core stays open: a reader may still be inside it.  It is closed at unmount. */
+}
+
+/* Whether a directory entry may be a core: a regular file whose first bytes say so.  Cheap,
+ * so a store full of other files is not parsed. */
+static bool looks_like_core(int dfd, const char *name)
+{
+	unsigned char h[20];
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = pread(fd, h, sizeof(h), 0);
+	close(fd);
+	if (n < 18)
+		return false;
+	if (!memcmp(h, "\177ELF", 4)) {
+		unsigned type = h[5] == 2 ? (unsigned)(h[16] << 8 | h[17]) : (unsigned)(h[17] << 8 | h[16]);
+
+		return type == 4;	/* ET_CORE */
+	}
+	return !memcmp(h, "\xcf\xfa\xed\xfe", 4);	/* 64-bit Mach-O: the reader checks MH_CORE */
+}
+
+/* Files judged not to be cores, remembered so an unchanged one is not reread at every scan. */
+static bool ignored_before(struct cores *cs, const char *name, const struct stat *st)
+{
+	for (size_t i = 0; i < cs->nignored; i++) {
+		struct ignored *g = &cs->ignored[i];
+
+		if (!strcmp(g->name, name))
+			return g->ino == st->st_ino && g->size == st->st_size &&
+			       !cmp_timespec(&g->mtime, &st->st_mtim);
+	}
+	return false;
+}
+
+static void remember_ignored(struct cores *cs, const char *name, const struct stat *st)
+{
+	struct ignored *g = NULL, *grown;
+
+	for (size_t i = 0; i < cs->nignored && !g; i++)
+		if (!strcmp(cs->ignored[i].name, name))
+			g = &cs->ignored[i];
+	if (!g) {
+		grown = realloc(cs->ignored, (cs->nignored + 1) * sizeof(*grown));
+		if (!grown)
+			return;
+		cs->ignored = grown;
+		g = &cs->ignored[cs->nignored];
+		if (!(g->name = strdup(name)))
+			return;
+		cs->nignored++;
+	}
+	g->ino = st->st_ino;
+	g->size = st->st_size;
+	g->mtime = st->st_mtim;
+}
+
+static void scan(struct cores *cs)
+{
+	DIR *d = opendir(cs->dir);
+	struct dirent *e;
+	bool *seen;
+	size_t nold = cs->nslots;
+
+	if (!d) {
+		if (cs->debug)
+			fprintf(stderr, "corefs: %s: %s\n", cs->dir, strerror(errno));
+		return;
+	}
+	seen = calloc(nold ? nold : 1, sizeof(*seen));
+	if (!seen) {
+		closedir(d);
+		return;
+	}
+	while ((e = readdir(d))) {
+		struct stat st;
+		struct slot *s;
+		struct core *core;
+		struct core_error err;
+		char *path;
+
+		if (e->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		s = find_live(cs, e->d_name);
+		if (s && s->ino == st.st_ino && s->dev == st.st_dev && s->size == st.st_size &&
+		    !cmp_timespec(&s->mtime, &st.st_mtim)) {
+			if (s->number <= nold)
+				seen[s->number - 1] = true;
+			continue;
+		}
+		if (s)
+			kill_slot(cs, s);	/* replaced under the same name */
+		if (ignored_before(cs, e->d_name, &st))
+			continue;
+		if (!looks_like_core(dirfd(d), e->d_name)) {
+			if (cs->debug)
+				fprintf(stderr, "corefs: %s/%s: not a core, ignored\n", cs->dir, e->d_name);
+			remember_ignored(cs, e->d_name, &st);
+			continue;
+		}
+		if (asprintf(&path, "%s/%s", cs->dir, e->d_name) < 0)
+			continue;
+		if (core_open(path, &core, &err) < 0) {
+			/* Perhaps still being written: the change that completes it rescans. */
+			if (cs->debug)
+				fprintf(stderr, "corefs: %s, ignored\n", err.msg);
+			remember_ignored(cs, e->d_name, &st);
+			free(path);
+			continue;
+		}
+		s = new_slot(cs, e->d_name, path, &st, core);
+		free(path);
+		if (!s) {
+			core_close(core);
+			continue;
+		}
+		if (cs->changed)
+			cs->changed(cs->changed_arg, s);
+	}
+	closedir(d);
+	for (size_t i = 0; i < nold; i++)
+		if (cs->slots[i]->alive && !seen[i])
+			kill_slot(cs, cs->slots[i]);
+	free(seen);
+}
+
+int cores_init_dir(struct cores *cs, const char *dir, const char *sysroot, bool fill, bool debug)
+{
+	struct stat st;
+
+	memset(cs, 0, sizeof(*cs));
+	pthread_mutex_init(&cs->lock, NULL);
+	cs->events_fd = -1;
+	cs->sysroot = sysroot;
+	cs->fill = fill;
+	cs->debug = debug;
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	cs->dir = strdup(dir);
+	if (!cs->dir)
+		return -ENOMEM;
+	cores_refresh(cs);
+	return 0;
+}
+
+void cores_refresh(struct cores *cs)
+{
+	char events[4096];
+	struct stat st;
+	bool force = false;
+
+	if (!cs->dir)
+		return;
+	pthread_mutex_lock(&cs->lock);
+	if (cs->events_fd >= 0)
+		while (read(cs->events_fd, events, sizeof(events)) > 0)
+			force = true;
+	if (stat(cs->dir, &st) == 0 &&
+	    (force || !cs->scanned || cmp_timespec(&st.st_mtim, &cs->dir_mtime))) {
+		cs->dir_mtime = st.st_mtim;
+		cs->scanned = true;
+		scan(cs);
+	}
+	pthread_mutex_unlock(&cs->lock);
+}
+
+struct slot *cores_get(struct cores *cs, unsigned number)
+{
+	struct slot *s;
+
+	pthread_mutex_lock(&cs->lock);
+	if (number == 0 || number > cs->nslots || !(s = cs->slots[number - 1])->alive) {
+		pthread_mutex_unlock(&cs->lock);
+		return NULL;
+	}
+	if (!s->ready && !s->err) {
+		s->err = mounted_init(&s->m, s->m.core, cs->sysroot, cs->fill, cs->debug);
+		s->ready = s->err == 0;
+	}
+	pthread_mutex_unlock(&cs->lock);
+	return s->ready ? s : NULL;
+}
+
+/* Whether a beats b for the same pid: newer mtime, then the greater name. */
+static bool newer(const struct slot *a, const struct slot *b)
+{
+	int c = cmp_timespec(&a->mtime, &b->mtime);
+
+	return c > 0 || (c == 0 && strcmp(a->name, b->name) > 0);
+}
+
+static struct slot *owner_locked(struct cores *cs, int32_t pid)
+{
+	struct slot *best = NULL;
+
+	for (size_t i = 0; i < cs->nslots; i++) {
+		struct slot *s = cs->slots[i];
+
+		if (s->alive && s->pid == pid && (!best || newer(s, best)))
+			best = s;
+	}
+	return best;
+}
+
+struct slot *cores_by_pid(struct cores *cs, int32_t pid)
+{
+	struct slot *s;
+
+	pthread_mutex_lock(&cs->lock);
+	s = owner_locked(cs, pid);
+	pthread_mutex_unlock(&cs->lock);
+	return s;
+}
+
+struct slot *cores_by_name(struct cores *cs, const char *name)
+{
+	struct slot *s;
+
+	pthread_mutex_lock(&cs->lock);
+	s = find_live(cs, name);
+	pthread_mutex_unlock(&cs->lock);
+	return s;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	const struct slot *x = *(struct slot *const *)a, *y = *(struct slot *const *)b;
+
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp((*(struct slot *const *)a)->name, (*(struct slot *const *)b)->name);
+}
+
+static size_t collect(struct cores *cs, struct slot ***out, bool owners)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&cs->lock);
+	*out = malloc((cs->nslots ? cs->nslots : 1) * sizeof(**out));
+	if (*out)
+		for (size_t i = 0; i < cs->nslots; i++) {
+			struct slot *s = cs->slots[i];
+
+			if (s->alive && (!owners || (s->pid > 0 && owner_locked(cs, s->pid) == s)))
+				(*out)[n++] = s;
+		}
+	pthread_mutex_unlock(&cs->lock);
+	if (*out)
+		qsort(*out, n, sizeof(**out), owners ? cmp_pid : cmp_name);
+	return n;
+}
+
+size_t cores_pid_owners(struct cores *cs, struct slot ***out)
+{
+	return collect(cs, out, true);
+}
+
+size_t cores_all(struct cores *cs, struct slot ***out)
+{
+	return collect(cs, out, false);
+}
+
+void cores_free(struct cores *cs)
+{
+	for (size_t i = 0; i < cs->nslots; i++) {
+		struct slot *s = cs->slots[i];
+
+		if (s->ready)
+			mounted_free(&s->m);
+		core_close(s->m.core);
+		free(s->name);
+		free(s->path);
+		free(s);
+	}
+	free(cs->slots);
+	for (size_t i = 0; i < cs->nignored; i++)
+		free(cs->ignored[i].name);
+	free(cs->ignored);
+	free(cs->dir);
+	pthread_mutex_destroy(&cs->lock);
+	memset(cs, 0, sizeof(*cs));
+}

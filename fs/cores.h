@@ -1,0 +1,76 @@
+/* fs/cores.h — the cores a mount serves: one (corefs CORE MNT, corefs --proc CORE MNT) or every
+ * core in a directory (corefs DIR MNT), which come and go while mounted.
+ *
+ * Each core gets a slot number when it is first seen; slot numbers are never reused, so an
+ * inode of a core that was removed stays dead instead of naming another core.  A directory is
+ * rescanned when its mtime changes; files that are not cores are ignored.  Who owns /proc/<pid>
+ * when two cores have the same pid: the newest core (by mtime, then by file name) — a rule that
+ * does not change as other cores come and go; every core is also reachable by its file name
+ * under by-name/. */
+#ifndef COREFS_CORES_H
+#define COREFS_CORES_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "mounted.h"
+
+struct slot {
+	unsigned number;	/* 1, 2, ...: never reused */
+	char *name;		/* file name inside the directory */
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	bool alive;		/* still in the directory */
+	int32_t pid;
+	struct mounted m;	/* m.core opened at scan; the rest built on first use */
+	bool ready;
+	int err;		/* why the view could not be built */
+};
+
+struct cores {
+	char *dir;		/* NULL when serving one core */
+	const char *sysroot;
+	bool fill, debug;
+	pthread_mutex_t lock;	/* guards slots and scanning; not held while rendering */
+	struct slot **slots;	/* slots[number - 1]; dead ones stay (NULL m.core) */
+	size_t nslots;
+	struct timespec dir_mtime;
+	bool scanned;
+	int events_fd;		/* inotify on dir, or -1: pending events force a rescan */
+	struct ignored { char *name; ino_t ino; off_t size; struct timespec mtime; } *ignored;
+	size_t nignored;
+	/* Called with a slot's name when it appears or disappears (FUSE cache invalidation). */
+	void (*changed)(void *arg, const struct slot *s);
+	void *changed_arg;
+};
+
+/* Serve one core (already opened). */
+int cores_init_one(struct cores *cs, struct core *core, const char *path, const char *sysroot,
+		   bool fill, bool debug);
+/* Serve a directory of cores; the first scan happens here. */
+int cores_init_dir(struct cores *cs, const char *dir, const char *sysroot, bool fill, bool debug);
+void cores_free(struct cores *cs);
+
+/* Rescan the directory if its entries changed since the last scan, or if events_fd reports a
+ * change (a file's content too: a core finished writing, or replaced in place). */
+void cores_refresh(struct cores *cs);
+
+/* The live slot with this number, with its view built; NULL when dead or unbuildable. */
+struct slot *cores_get(struct cores *cs, unsigned number);
+
+/* The slot that owns /proc/<pid>, or the one with this file name; NULL when none. */
+struct slot *cores_by_pid(struct cores *cs, int32_t pid);
+struct slot *cores_by_name(struct cores *cs, const char *name);
+
+/* Live slots owning a pid, sorted by pid, into out (caller frees); returns the count. */
+size_t cores_pid_owners(struct cores *cs, struct slot ***out);
+/* All live slots, sorted by file name. */
+size_t cores_all(struct cores *cs, struct slot ***out);
+
+#endif

@@ -1,0 +1,37 @@
+/* fs/mounted.h — one served core: its view, its rendered files, its control state. */
+#ifndef COREFS_MOUNTED_H
+#define COREFS_MOUNTED_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "control.h"
+#include "nodes.h"
+
+/* A rendered file, made once: the core never changes. */
+struct rendered {
+	bool done;
+	int err;
+	char *data;
+	size_t len;
+};
+
+/* One served core. */
+struct mounted {
+	struct core *core;
+	struct view view;
+	pthread_mutex_t lock;
+	struct rendered **cache;	/* [thread + 1][node], rows allocated on first use */
+	struct control *control;
+	uid_t uid;
+	gid_t gid;
+	struct timespec time;	/* the core file's mtime: when the process died */
+	bool debug;
+};
+
+int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool fill, bool debug);
+void mounted_free(struct mounted *m);
+
+#endif
