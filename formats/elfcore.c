@@ -25,6 +25,7 @@
 #include "arch.h"
 #include "core.h"
 #include "elfcore.h"
+#include "internal.h"
 #include "util.h"
 
 /* Note types of the Linux "CORE"/"LINUX" owners that the model decodes. */
@@ -101,43 +102,10 @@ static void get_str(const struct desc *d, size_t off, size_t len, char *out, siz
 	out[n] = '\0';
 }
 
-int core_problem(struct core *c, const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	char **grown;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (!s)
-		return -1;
-	grown = realloc(c->problems, (c->nproblems + 1) * sizeof(*grown));
-	if (!grown) {
-		free(s);
-		return -1;
-	}
-	c->problems = grown;
-	c->problems[c->nproblems++] = s;
-	return 0;
-}
-
 /* --- 2. segments ------------------------------------------------------------------------- */
-
-static int cmp_seg(const void *a, const void *b, void *arg)
-{
-	const struct core_segment *segs = arg;
-	uint64_t x = segs[*(const size_t *)a].vaddr, y = segs[*(const size_t *)b].vaddr;
-
-	return x < y ? -1 : x > y;
-}
 
 static int read_segments(struct core *c, Elf *elf, size_t phnum, struct core_error *err)
 {
-	size_t truncated = 0, absent = 0;
-	uint64_t missing = 0;
-
 	c->segs = calloc(phnum ? phnum : 1, sizeof(*c->segs));
 	if (!c->segs)
 		return core_fail(err, CORE_E_NOMEM, "%s: out of memory for %zu segments", c->path, phnum);
@@ -154,37 +122,11 @@ static int read_segments(struct core *c, Elf *elf, size_t phnum, struct core_err
 		s->vaddr = ph.p_vaddr;
 		s->memsz = ph.p_memsz;
 		s->offset = ph.p_offset;
-		s->filesz = ph.p_filesz < ph.p_memsz ? ph.p_filesz : ph.p_memsz;
+		s->filesz = ph.p_filesz;
 		s->flags = ph.p_flags & (SEG_R | SEG_W | SEG_X);
-		if (ph.p_vaddr + ph.p_memsz < ph.p_vaddr) {
-			/* Wraps around the address space: keep what fits. */
-			s->memsz = UINT64_MAX - ph.p_vaddr + 1;
-			if (s->filesz > s->memsz)
-				s->filesz = s->memsz;
-		}
-		if (s->offset >= c->file_size)
-			s->avail = 0;
-		else
-			s->avail = MIN(s->filesz, c->file_size - s->offset);
-		if (s->avail < s->filesz) {
-			truncated++;
-			if (s->avail == 0)
-				absent++;
-			missing += s->filesz - s->avail;
-		}
+		core_segment_settle(c, s);
 	}
-	c->seg_by_addr = malloc((c->nsegs ? c->nsegs : 1) * sizeof(size_t));
-	if (!c->seg_by_addr)
-		return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
-	for (size_t i = 0; i < c->nsegs; i++)
-		c->seg_by_addr[i] = i;
-	qsort_r(c->seg_by_addr, c->nsegs, sizeof(size_t), cmp_seg, c->segs);
-	if (truncated)
-		core_problem(c,
-			     "truncated: %zu of %zu segments lie past the end of the file (%zu wholly), "
-			     "0x%" PRIx64 " bytes missing",
-			     truncated, c->nsegs, absent, missing);
-	return 0;
+	return core_index_segments(c, err);
 }
 
 /* --- 3. notes ---------------------------------------------------------------------------- */
@@ -318,39 +260,6 @@ static int read_notes(struct core *c, Elf *elf, size_t phnum, struct core_error 
 static bool is_linux_owner(const char *owner)
 {
 	return !strcmp(owner, "CORE") || !strcmp(owner, "LINUX");
-}
-
-static struct core_thread *new_thread(struct core *c, size_t *cap)
-{
-	if (c->nthreads == *cap) {
-		size_t ncap = *cap ? 2 * *cap : 8;
-		struct core_thread *grown = realloc(c->threads, ncap * sizeof(*grown));
-
-		if (!grown)
-			return NULL;
-		c->threads = grown;
-		*cap = ncap;
-	}
-	memset(&c->threads[c->nthreads], 0, sizeof(c->threads[0]));
-	return &c->threads[c->nthreads++];
-}
-
-static int add_regset(struct core_thread *t, const struct core_note *n)
-{
-	/* Capacity 4, then doubling whenever the count reaches a power of two: a hostile core
-	 * may hang thousands of notes on one thread. */
-	if (t->nregsets == 0 || (t->nregsets >= 4 && (t->nregsets & (t->nregsets - 1)) == 0)) {
-		size_t cap = t->nregsets ? 2 * t->nregsets : 4;
-		struct core_regset *grown = realloc(t->regsets, cap * sizeof(*grown));
-
-		if (!grown)
-			return -1;
-		t->regsets = grown;
-	}
-	t->regsets[t->nregsets++] = (struct core_regset){
-		.type = n->type, .name = n->name, .owner = n->owner, .data = n->desc, .size = n->size,
-	};
-	return 0;
 }
 
 static void thread_pc_sp(const struct core *c, struct core_thread *t)
@@ -644,7 +553,7 @@ static struct core_thread *netbsd_thread(struct core *c, int32_t lwp, size_t *ca
 	for (size_t i = 0; i < c->nthreads; i++)
 		if (c->threads[i].tid == lwp)
 			return &c->threads[i];
-	t = new_thread(c, cap);
+	t = core_new_thread(c, cap);
 	if (t)
 		t->tid = lwp;
 	return t;
@@ -689,20 +598,20 @@ static int decode_notes(struct core *c, struct core_error *err)
 					cur->gregs = n->desc;
 					cur->gregs_size = n->size;
 					thread_pc_sp(c, cur);
-				} else if (add_regset(cur, n) < 0) {
+				} else if (core_add_regset(cur, n) < 0) {
 					return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
 				}
 			}
 			continue;
 		}
 		if (!is_linux_owner(n->owner)) {
-			if (cur && add_regset(cur, n) < 0)
+			if (cur && core_add_regset(cur, n) < 0)
 				return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
 			continue;
 		}
 		switch (n->type) {
 		case NT_PRSTATUS_:
-			cur = new_thread(c, &cap);
+			cur = core_new_thread(c, &cap);
 			if (!cur)
 				return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
 			decode_prstatus(c, n, cur);
@@ -724,7 +633,7 @@ static int decode_notes(struct core *c, struct core_error *err)
 			}
 			break;
 		default:
-			if (cur && add_regset(cur, n) < 0)
+			if (cur && core_add_regset(cur, n) < 0)
 				return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
 			break;
 		}

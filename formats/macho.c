@@ -31,7 +31,7 @@
 
 #include "arch.h"
 #include "core.h"
-#include "elfcore.h"	/* core_problem */
+#include "internal.h"
 #include "macho.h"
 #include "util.h"
 
@@ -184,8 +184,6 @@ struct macho {
 	struct core *c;
 	const struct macho_cpu *cpu;
 	size_t note_cap, seg_cap, thread_cap;
-	size_t truncated, absent;	/* segments the file holds only part of, or none of */
-	uint64_t missing;		/* bytes of them it lacks */
 	uint64_t addr_mask;		/* pc bits that are the address ("addrable bits"), 0: all */
 	bool tids_known;
 };
@@ -237,25 +235,6 @@ static bool all_zero(const unsigned char *p, size_t n)
 		if (p[i])
 			return false;
 	return true;
-}
-
-/* Read len bytes at off; returns how many were read (fewer at the end of the file), -1 on error. */
-static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t r = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		done += (size_t)r;
-	}
-	return (ssize_t)done;
 }
 
 /* --- notes ------------------------------------------------------------------------------- */
@@ -335,51 +314,10 @@ static int add_segment(struct macho *m, const unsigned char *lc, uint32_t cmdsiz
 	s->offset = le64(lc + 40);
 	filesize = le64(lc + 48);
 	prot = le32(lc + 60);	/* initprot */
-	s->filesz = MIN(filesize, s->memsz);
+	s->filesz = filesize;
 	s->flags = (prot & VM_PROT_READ ? SEG_R : 0) | (prot & VM_PROT_WRITE ? SEG_W : 0) |
 		   (prot & VM_PROT_EXECUTE ? SEG_X : 0);
-	if (s->vaddr + s->memsz < s->vaddr) {
-		/* Wraps around the address space: keep what fits. */
-		s->memsz = UINT64_MAX - s->vaddr + 1;
-		s->filesz = MIN(s->filesz, s->memsz);
-	}
-	s->avail = s->offset >= c->file_size ? 0 : MIN(s->filesz, c->file_size - s->offset);
-	if (s->avail < s->filesz) {
-		m->truncated++;
-		if (s->avail == 0)
-			m->absent++;
-		m->missing += s->filesz - s->avail;
-	}
-	return 0;
-}
-
-static struct core_thread *new_thread(struct macho *m)
-{
-	struct core *c = m->c;
-
-	if (c->nthreads == m->thread_cap) {
-		size_t ncap = m->thread_cap ? 2 * m->thread_cap : 8;
-		struct core_thread *grown = realloc(c->threads, ncap * sizeof(*grown));
-
-		if (!grown)
-			return NULL;
-		c->threads = grown;
-		m->thread_cap = ncap;
-	}
-	memset(&c->threads[c->nthreads], 0, sizeof(c->threads[0]));
-	return &c->threads[c->nthreads++];
-}
-
-static int add_regset(struct core_thread *t, const struct core_note *n)
-{
-	struct core_regset *grown = realloc(t->regsets, (t->nregsets + 1) * sizeof(*grown));
-
-	if (!grown)
-		return -1;
-	t->regsets = grown;
-	t->regsets[t->nregsets++] = (struct core_regset){
-		.type = n->type, .name = n->name, .owner = n->owner, .data = n->desc, .size = n->size,
-	};
+	core_segment_settle(c, s);
 	return 0;
 }
 
@@ -401,7 +339,7 @@ static int thread_state(struct macho *m, struct core_thread *t, const struct cor
 		t->gregs_size = (size_t)le32(n->desc + 4) * 4;
 		return 0;
 	}
-	return add_regset(t, n);
+	return core_add_regset(t, n);
 }
 
 /* LC_THREAD, LC_UNIXTHREAD: flavor, count, then count 32-bit words of state, repeated. */
@@ -410,7 +348,7 @@ static int add_thread(struct macho *m, const unsigned char *lc, uint32_t cmdsize
 {
 	struct core *c = m->c;
 	const char *cmdname = le32(lc) == LC_UNIXTHREAD ? "LC_UNIXTHREAD" : "LC_THREAD";
-	struct core_thread *t = new_thread(m);
+	struct core_thread *t = core_new_thread(m->c, &m->thread_cap);
 	uint32_t off = LOAD_COMMAND_SIZE;
 
 	if (!t)
@@ -550,32 +488,6 @@ static int read_commands(struct macho *m, const unsigned char *cmds, uint32_t nc
 			return -1;
 		off += cmdsize;
 	}
-	return 0;
-}
-
-static int cmp_seg(const void *a, const void *b, void *arg)
-{
-	const struct core_segment *segs = arg;
-	uint64_t x = segs[*(const size_t *)a].vaddr, y = segs[*(const size_t *)b].vaddr;
-
-	return x < y ? -1 : x > y;
-}
-
-static int index_segments(struct macho *m, struct core_error *err)
-{
-	struct core *c = m->c;
-
-	c->seg_by_addr = malloc((c->nsegs ? c->nsegs : 1) * sizeof(size_t));
-	if (!c->seg_by_addr)
-		return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
-	for (size_t i = 0; i < c->nsegs; i++)
-		c->seg_by_addr[i] = i;
-	qsort_r(c->seg_by_addr, c->nsegs, sizeof(size_t), cmp_seg, c->segs);
-	if (m->truncated)
-		core_problem(c,
-			     "truncated: %zu of %zu segments lie past the end of the file (%zu wholly), "
-			     "0x%" PRIx64 " bytes missing",
-			     m->truncated, c->nsegs, m->absent, m->missing);
 	return 0;
 }
 
@@ -794,7 +706,7 @@ int macho_read(struct core *c, struct core_error *err)
 	}
 	r = read_commands(&m, cmds, ncmds, size, err);
 	free(cmds);
-	if (r < 0 || index_segments(&m, err) < 0 || decode_notes(&m, err) < 0)
+	if (r < 0 || core_index_segments(c, err) < 0 || decode_notes(&m, err) < 0)
 		return -1;
 	derive(&m);
 	return 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "memory.h"
 #include "util.h"
 
@@ -117,24 +118,6 @@ enum mem_source memory_source(struct memory *m, uint64_t addr, uint64_t *run)
 	if (*run == 0)
 		*run = 1;
 	return MEM_NONE;
-}
-
-static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t r = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return done ? (ssize_t)done : -1;
-		if (r == 0)
-			break;
-		done += (size_t)r;
-	}
-	return (ssize_t)done;
 }
 
 ssize_t memory_read(struct memory *m, uint64_t addr, void *buf, size_t len)

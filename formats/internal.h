@@ -1,0 +1,30 @@
+/* formats/internal.h — what the readers (elfcore.c, macho.c) and the memory layer share inside
+ * formats/: building the model's arrays and recording problems.  Not for fs/ or revive/. */
+#ifndef COREFS_INTERNAL_H
+#define COREFS_INTERNAL_H
+
+#include <sys/types.h>
+
+#include "core.h"
+
+/* Record one sentence about what the core lacks or gets wrong (printf format). */
+int core_problem(struct core *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Clip a segment that wraps around the address space and set how many of its bytes the file
+ * holds (avail); call once vaddr, memsz, offset and filesz are set. */
+void core_segment_settle(const struct core *c, struct core_segment *s);
+
+/* Sort the segments' address index and say how much of them the file lacks. */
+int core_index_segments(struct core *c, struct core_error *err);
+
+/* A zeroed thread at the end of c->threads (capacity doubling in *cap); NULL when out of memory. */
+struct core_thread *core_new_thread(struct core *c, size_t *cap);
+
+/* Keep a register-set note on a thread, raw and named. */
+int core_add_regset(struct core_thread *t, const struct core_note *n);
+
+/* pread until len bytes, the end of the file or an error; how many were read, -1 when none
+ * could be and errno says why. */
+ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+#endif
