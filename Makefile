@@ -19,7 +19,8 @@ PKGS      := fuse3 libelf libunwind-coredump libcjson
 # Debian packages: to build, to test, to run the demo.
 DEB_BUILD := build-essential pkg-config libfuse3-dev libelf-dev libunwind-dev libcjson-dev
 DEB_RUN   := fuse3 xz-utils
-DEB_TEST  := gdb gdb-multiarch python3 python3-pytest elfutils clang
+DEB_TEST  := gdb gdb-multiarch python3 python3-pytest elfutils clang python3-psutil \
+             prometheus-process-exporter procps
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
@@ -31,7 +32,7 @@ LDLIBS    += $(PKG_LIBS) -lpthread
 
 FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c \
                formats/files.c formats/vma.c formats/macho.c formats/memory.c formats/procargs.c
-FS_LIB_SRC  := fs/buf.c fs/render.c fs/nodes.c fs/procroot.c
+FS_LIB_SRC  := fs/buf.c fs/render.c fs/render_proc.c fs/nodes.c fs/procroot.c
 FS_SRC      := fs/fuse_ops.c fs/cores.c fs/control.c fs/main.c
 LIB_SRC     := $(FORMATS_SRC) $(FS_LIB_SRC)
 

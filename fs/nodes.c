@@ -5,12 +5,16 @@
 #include <string.h>
 
 #include "nodes.h"
+#include "render_proc.h"
 
 #define DIR(id, NAME, PARENT, MODE, FLAGS) [id] = { NAME, PARENT, S_IFDIR | (MODE), NULL, NULL, FLAGS }
 #define REG(id, NAME, PARENT, MODE, RENDER) [id] = { NAME, PARENT, S_IFREG | (MODE), RENDER, NULL, 0 }
 #define LNK(id, NAME, PARENT, RENDER, PRESENT) [id] = { NAME, PARENT, S_IFLNK | 0777, RENDER, PRESENT, 0 }
 #define MEM(id, NAME, PARENT, MODE) [id] = { NAME, PARENT, S_IFREG | (MODE), NULL, NULL, NODE_MEM }
 #define CTL(id, NAME, PARENT, MODE) [id] = { NAME, PARENT, S_IFREG | (MODE), NULL, NULL, NODE_CONTROL }
+/* A file that exists only when present() says the core can tell what is in it. */
+#define REGP(id, NAME, PARENT, MODE, RENDER, PRESENT) \
+	[id] = { NAME, PARENT, S_IFREG | (MODE), RENDER, PRESENT, 0 }
 
 static bool has_exe(const struct view *v)
 {
@@ -26,11 +30,26 @@ const struct node nodes[N_COUNT] = {
 	REG(N_CORE_JSON, "core.json", N_ROOT, 0444, render_core_json),
 	REG(N_ENVIRON, "environ", N_ROOT, 0400, render_environ),
 	LNK(N_EXE, "exe", N_ROOT, render_exe, has_exe),
+	DIR(N_FD, "fd", N_ROOT, 0500, 0),		/* a core records no open files: empty */
+	REG(N_LIMITS, "limits", N_ROOT, 0444, render_limits),
 	REG(N_MAPS, "maps", N_ROOT, 0444, render_maps),
 	MEM(N_MEM, "mem", N_ROOT, 0600),
+	REG(N_PERSONALITY, "personality", N_ROOT, 0400, render_personality),
+	REG(N_SMAPS, "smaps", N_ROOT, 0444, render_smaps),
+	REG(N_SMAPS_ROLLUP, "smaps_rollup", N_ROOT, 0444, render_smaps_rollup),
+	REG(N_STAT, "stat", N_ROOT, 0444, render_stat),
+	REG(N_STATM, "statm", N_ROOT, 0444, render_statm),
+	REG(N_STATUS, "status", N_ROOT, 0444, render_status),
+	REGP(N_SYSCALL, "syscall", N_ROOT, 0400, render_syscall, has_syscall),
+	REG(N_WCHAN, "wchan", N_ROOT, 0444, render_wchan),
 	DIR(N_TASK, "task", N_ROOT, 0555, NODE_THREADS),
 	DIR(N_TID, NULL, N_TASK, 0555, 0),
+	REG(N_TID_CMDLINE, "cmdline", N_TID, 0444, render_cmdline),
+	REG(N_TID_COMM, "comm", N_TID, 0444, render_task_comm),
 	REG(N_TID_REGS, "regs", N_TID, 0444, render_regs),
+	REG(N_TID_STAT, "stat", N_TID, 0444, render_stat),
+	REG(N_TID_STATUS, "status", N_TID, 0444, render_status),
+	REGP(N_TID_SYSCALL, "syscall", N_TID, 0400, render_syscall, has_syscall),
 };
 
 /* A file exists when the core can say what is in it (exe of a core without NT_FILE cannot). */

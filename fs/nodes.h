@@ -21,11 +21,26 @@ enum node_id {
 	N_CORE_JSON,
 	N_ENVIRON,
 	N_EXE,
+	N_FD,
+	N_LIMITS,
 	N_MAPS,
 	N_MEM,
+	N_PERSONALITY,
+	N_SMAPS,
+	N_SMAPS_ROLLUP,
+	N_STAT,
+	N_STATM,
+	N_STATUS,
+	N_SYSCALL,
+	N_WCHAN,
 	N_TASK,
 	N_TID,			/* task/<tid>/, one per thread */
+	N_TID_CMDLINE,
+	N_TID_COMM,
 	N_TID_REGS,
+	N_TID_STAT,
+	N_TID_STATUS,
+	N_TID_SYSCALL,
 	N_COUNT
 };
 

@@ -22,6 +22,12 @@ typedef int (*proc_render_fn)(const struct proc_view *pv, struct buf *out);
 enum proc_node_id {
 	PN_ROOT,
 	PN_BYNAME,		/* by-name/<core file name>/ */
+	PN_CPUINFO,
+	PN_LOADAVG,
+	PN_MEMINFO,
+	PN_STAT,
+	PN_UPTIME,
+	PN_VERSION,
 	PN_COUNT
 };
 

@@ -62,22 +62,25 @@ void view_free(struct view *v)
 	memset(v, 0, sizeof(*v));
 }
 
+void render_vma_header(const struct core_vma *m, struct buf *out)
+{
+	size_t line = out->len;
+
+	buf_printf(out, "%08" PRIx64 "-%08" PRIx64 " %s %08" PRIx64 " %02x:%02x %" PRIu64 " ",
+		   m->start, m->end, m->perms, m->offset, m->dev_major, m->dev_minor, m->ino);
+	if (m->name) {
+		buf_pad(out, line, MAPS_NAME_COLUMN - 1);
+		buf_putc(out, ' ');
+		buf_puts(out, m->name);
+	}
+	buf_putc(out, '\n');
+}
+
 int render_maps(const struct view *v, const struct core_thread *t, struct buf *out)
 {
 	(void)t;
-	for (size_t i = 0; i < v->vmas->n; i++) {
-		const struct core_vma *m = &v->vmas->v[i];
-		size_t line = out->len;
-
-		buf_printf(out, "%08" PRIx64 "-%08" PRIx64 " %s %08" PRIx64 " %02x:%02x %" PRIu64 " ",
-			   m->start, m->end, m->perms, m->offset, m->dev_major, m->dev_minor, m->ino);
-		if (m->name) {
-			buf_pad(out, line, MAPS_NAME_COLUMN - 1);
-			buf_putc(out, ' ');
-			buf_puts(out, m->name);
-		}
-		buf_putc(out, '\n');
-	}
+	for (size_t i = 0; i < v->vmas->n; i++)
+		render_vma_header(&v->vmas->v[i], out);
 	return 0;
 }
 

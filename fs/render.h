@@ -26,6 +26,8 @@ struct view {
 typedef int (*render_fn)(const struct view *v, const struct core_thread *t, struct buf *out);
 
 int render_maps(const struct view *v, const struct core_thread *t, struct buf *out);
+/* One line of maps (and the header of each mapping in smaps). */
+void render_vma_header(const struct core_vma *m, struct buf *out);
 int render_auxv(const struct view *v, const struct core_thread *t, struct buf *out);
 int render_comm(const struct view *v, const struct core_thread *t, struct buf *out);
 int render_cmdline(const struct view *v, const struct core_thread *t, struct buf *out);
