@@ -29,6 +29,11 @@ const char *disk_status_name(enum disk_file_status s)
 
 size_t elf_image_build_id(void *elfp, unsigned char *out, size_t outsz)
 {
+	return elf_image_build_id_at(elfp, out, outsz, NULL);
+}
+
+size_t elf_image_build_id_at(void *elfp, unsigned char *out, size_t outsz, uint64_t *vaddr)
+{
 	Elf *elf = elfp;
 	size_t phnum;
 
@@ -52,6 +57,8 @@ size_t elf_image_build_id(void *elfp, unsigned char *out, size_t outsz)
 				size_t n = MIN((size_t)nh.n_descsz, outsz);
 
 				memcpy(out, (char *)d->d_buf + desc_off, n);
+				if (vaddr)
+					*vaddr = ph.p_vaddr + desc_off;
 				return n;
 			}
 			off = next;

@@ -61,5 +61,7 @@ const char *disk_status_name(enum disk_file_status s);
 /* GNU build-id of an ELF image held in memory (elf_memory) or a file; returns its length, 0 when
  * it has none.  The image may be only the first pages of the file. */
 size_t elf_image_build_id(void *elf, unsigned char *out, size_t outsz);
+/* The same, and the link-time address of the build-id bytes (of the note's descriptor). */
+size_t elf_image_build_id_at(void *elf, unsigned char *out, size_t outsz, uint64_t *vaddr);
 
 #endif
