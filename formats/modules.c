@@ -1,0 +1,456 @@
+/* formats/modules.c — find the ELF objects a dead process had loaded.
+ *
+ * The stages, as elfutils' dwfl_core_file_report runs them:
+ *   1. the vDSO at AT_SYSINFO_EHDR (its whole image is in the core);
+ *   2. every file NT_FILE names, at the mapping of its offset 0;
+ *   3. cores without NT_FILE: the executable through AT_PHDR, then the dynamic linker's list,
+ *      AT_PHDR -> PT_DYNAMIC -> DT_DEBUG -> r_debug.r_map -> link_map (l_addr, l_name, l_ld).
+ * Each candidate's ELF header and program headers are read through the memory reader and parsed
+ * with libelf; they give its extent, its load bias, its build-id note and its PT_GNU_EH_FRAME.  A
+ * candidate whose headers cannot be read is not an object we can describe, and is left out. */
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "modules.h"
+#include "util.h"
+
+#define AT_PHDR_ 3
+#define AT_PHENT_ 4
+#define AT_PHNUM_ 5
+#define AT_ENTRY_ 9
+#define AT_SYSINFO_EHDR_ 33
+#define DT_DEBUG_ 21
+
+#define HEAD_MAX (64 * 1024)	/* the most of an object's start read for its headers and notes */
+#define PHNUM_MAX 4096
+#define LINK_MAP_MAX 4096	/* entries walked before the list is taken for a loop */
+#define NAME_MAX_ 4096
+
+static uint64_t page_size(const struct core *c)
+{
+	return c->file_page_size ? c->file_page_size : 4096;
+}
+
+/* Up to want bytes of memory at addr into a fresh buffer; *len how many were readable. */
+static unsigned char *read_at(struct memory *mem, uint64_t addr, size_t want, size_t *len)
+{
+	unsigned char *buf = malloc(want ? want : 1);
+	ssize_t n;
+
+	*len = 0;
+	if (!buf)
+		return NULL;
+	n = memory_read(mem, addr, buf, want);
+	if (n <= 0) {
+		free(buf);
+		return NULL;
+	}
+	*len = (size_t)n;
+	return buf;
+}
+
+/* The bytes of the object's start that hold its headers and notes, as an Elf of libelf.  *img
+ * holds the bytes the Elf refers to; both are the caller's to free (elf_end, free). */
+static Elf *open_image(const struct core *c, struct memory *mem, uint64_t header,
+		       unsigned char **img)
+{
+	size_t len, need = 0, phnum;
+	Elf *elf;
+	GElf_Ehdr eh;
+
+	*img = read_at(mem, header, 4096, &len);
+	if (!*img)
+		return NULL;
+	for (int pass = 0; pass < 2; pass++) {
+		elf = elf_memory((char *)*img, len);
+		if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh) ||
+		    (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) ||
+		    eh.e_ident[EI_CLASS] != c->elf_class ||
+		    eh.e_ident[EI_DATA] != (c->big_endian ? ELFDATA2MSB : ELFDATA2LSB) ||
+		    elf_getphdrnum(elf, &phnum) != 0 || phnum == 0 || phnum > PHNUM_MAX)
+			goto fail;
+		if (pass == 1)
+			return elf;
+		/* What the headers and the notes need, when the first page does not hold it. */
+		need = eh.e_phoff + phnum * eh.e_phentsize;
+		for (size_t i = 0; i < phnum; i++) {
+			GElf_Phdr ph;
+
+			if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_NOTE &&
+			    ph.p_offset + ph.p_filesz > ph.p_offset)
+				need = MAX(need, (size_t)MIN(ph.p_offset + ph.p_filesz, (uint64_t)HEAD_MAX));
+		}
+		if (need <= len || len < 4096)
+			return elf;
+		elf_end(elf);
+		free(*img);
+		*img = read_at(mem, header, MIN(need, (size_t)HEAD_MAX), &len);
+		if (!*img)
+			return NULL;
+	}
+	return NULL;
+fail:
+	if (elf)
+		elf_end(elf);
+	free(*img);
+	*img = NULL;
+	return NULL;
+}
+
+/* Describe the object whose ELF header is mapped at header; false when it is not one. */
+static bool probe(const struct core *c, struct memory *mem, uint64_t header, struct module *m,
+		  uint64_t *dynamic)
+{
+	unsigned char *img;
+	Elf *elf = open_image(c, mem, header, &img);
+	size_t phnum = 0;
+	bool have_load = false;
+	uint64_t lo = 0, hi = 0, id_vaddr = 0, page = page_size(c);
+
+	if (!elf)
+		return false;
+	memset(m, 0, sizeof(*m));
+	m->header = header;
+	m->elf_class = c->elf_class;
+	*dynamic = 0;
+	elf_getphdrnum(elf, &phnum);
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph))
+			continue;
+		switch (ph.p_type) {
+		case PT_LOAD:
+			if (!have_load) {
+				/* The first PT_LOAD maps file offset 0 at the header's address. */
+				m->bias = header - (ph.p_vaddr - ph.p_offset);
+				lo = ph.p_vaddr;
+				have_load = true;
+			}
+			lo = MIN(lo, ph.p_vaddr);
+			hi = MAX(hi, ph.p_vaddr + ph.p_memsz);
+			break;
+		case PT_GNU_EH_FRAME:
+			m->eh_frame_hdr = ph.p_vaddr;
+			m->eh_frame_hdr_size = ph.p_memsz;
+			break;
+		case PT_DYNAMIC:
+			*dynamic = ph.p_vaddr;
+			break;
+		}
+	}
+	if (have_load) {
+		m->build_id_len = elf_image_build_id_at(elf, m->build_id, sizeof(m->build_id), &id_vaddr);
+		if (m->build_id_len)
+			m->build_id_addr = m->bias + id_vaddr;
+		if (m->eh_frame_hdr)
+			m->eh_frame_hdr += m->bias;
+		if (*dynamic)
+			*dynamic += m->bias;
+		m->start = (m->bias + lo) & ~(page - 1);
+		m->end = m->bias + hi;
+	}
+	elf_end(elf);
+	free(img);
+	return have_load && m->end > m->start;
+}
+
+struct found {
+	struct modules *mods;
+	size_t cap;
+	bool oom;
+};
+
+static bool overlaps(const struct modules *mods, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < mods->n; i++)
+		if (start < mods->m[i].end && mods->m[i].start < end)
+			return true;
+	return false;
+}
+
+/* Probe header and keep the object unless it overlaps one already found. */
+static struct module *add(const struct core *c, struct memory *mem, struct found *f, uint64_t header,
+			  const char *name, enum module_kind kind, uint64_t *dynamic)
+{
+	struct module m, *slot;
+	uint64_t dyn;
+
+	if (!dynamic)
+		dynamic = &dyn;
+	if (!probe(c, mem, header, &m, dynamic) || overlaps(f->mods, m.start, m.end))
+		return NULL;
+	if (f->mods->n == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 16;
+		struct module *grown = realloc(f->mods->m, cap * sizeof(*grown));
+
+		if (!grown) {
+			f->oom = true;
+			return NULL;
+		}
+		f->mods->m = grown;
+		f->cap = cap;
+	}
+	m.kind = kind;
+	m.name = strdup(name);
+	if (!m.name) {
+		f->oom = true;
+		return NULL;
+	}
+	slot = &f->mods->m[f->mods->n++];
+	*slot = m;
+	return slot;
+}
+
+static bool holds(const struct module *m, uint64_t addr)
+{
+	return m && addr >= m->start && addr < m->end;
+}
+
+/* 2. The files NT_FILE names, each at the mapping of its offset 0. */
+static void from_nt_file(const struct core *c, struct memory *mem, const struct disk_files *df,
+			 struct found *f)
+{
+	uint64_t phdr = 0, entry = 0;
+
+	core_auxv(c, AT_PHDR_, &phdr);
+	core_auxv(c, AT_ENTRY_, &entry);
+	for (size_t k = 0; k < c->nfiles && !f->oom; k++) {
+		const struct core_mapped_file *file = &c->files[c->file_by_addr[k]];
+		struct module *m;
+
+		if (file->offset != 0)
+			continue;
+		m = add(c, mem, f, file->start, file->path, MODULE_LIB, NULL);
+		if (!m)
+			continue;
+		m->disk = df ? disk_file_of(c, df, file) : NULL;
+		if (holds(m, phdr) || (!phdr && holds(m, entry)))
+			m->kind = MODULE_EXE;
+	}
+}
+
+/* Program headers of the executable at AT_PHDR, converted by libelf; NULL when unreadable. */
+static GElf_Phdr *exe_phdrs(const struct core *c, struct memory *mem, size_t *n)
+{
+	uint64_t at, num, ent;
+	size_t want, len;
+	unsigned char *raw;
+	GElf_Phdr *out;
+	Elf_Data src, dst;
+	size_t one = c->elf_class == ELFCLASS64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+	unsigned enc = c->big_endian ? ELFDATA2MSB : ELFDATA2LSB;
+
+	if (!core_auxv(c, AT_PHDR_, &at) || !core_auxv(c, AT_PHNUM_, &num) ||
+	    !core_auxv(c, AT_PHENT_, &ent) || ent != one || num == 0 || num > PHNUM_MAX)
+		return NULL;
+	want = (size_t)num * one;
+	raw = read_at(mem, at, want, &len);
+	out = raw && len == want ? calloc((size_t)num, sizeof(*out)) : NULL;
+	if (!out) {
+		free(raw);
+		return NULL;
+	}
+	for (size_t i = 0; i < num; i++) {
+		Elf64_Phdr p64;
+		Elf32_Phdr p32;
+
+		src = (Elf_Data){ .d_buf = raw + i * one, .d_size = one, .d_type = ELF_T_PHDR,
+				  .d_version = EV_CURRENT };
+		dst = (Elf_Data){ .d_buf = c->elf_class == ELFCLASS64 ? (void *)&p64 : (void *)&p32,
+				  .d_size = one, .d_version = EV_CURRENT };
+		if (c->elf_class == ELFCLASS64 ? !elf64_xlatetom(&dst, &src, enc) :
+						 !elf32_xlatetom(&dst, &src, enc)) {
+			free(raw);
+			free(out);
+			return NULL;
+		}
+		if (c->elf_class == ELFCLASS64)
+			out[i] = (GElf_Phdr){ p64.p_type, p64.p_flags, p64.p_offset, p64.p_vaddr,
+					      p64.p_paddr, p64.p_filesz, p64.p_memsz, p64.p_align };
+		else
+			out[i] = (GElf_Phdr){ p32.p_type, p32.p_flags, p32.p_offset, p32.p_vaddr,
+					      p32.p_paddr, p32.p_filesz, p32.p_memsz, p32.p_align };
+	}
+	free(raw);
+	*n = (size_t)num;
+	return out;
+}
+
+/* A target word at addr; false when memory does not hold it. */
+static bool read_word(const struct core *c, struct memory *mem, uint64_t addr, uint64_t *v)
+{
+	unsigned char b[8];
+	unsigned w = c->elf_class == ELFCLASS64 ? 8 : 4;
+
+	if (memory_read(mem, addr, b, w) != (ssize_t)w)
+		return false;
+	*v = core_get(c, b, w);
+	return true;
+}
+
+/* r_debug's address, from DT_DEBUG in the executable's dynamic section; 0 when unknown. */
+static uint64_t r_debug_addr(const struct core *c, struct memory *mem, uint64_t dynamic)
+{
+	unsigned w = c->elf_class == ELFCLASS64 ? 8 : 4;
+
+	for (unsigned i = 0; dynamic && i < HEAD_MAX / (2 * w); i++) {
+		uint64_t tag, val;
+
+		if (!read_word(c, mem, dynamic + 2 * w * i, &tag) ||
+		    !read_word(c, mem, dynamic + 2 * w * i + w, &val) || tag == 0)
+			return 0;
+		if (tag == DT_DEBUG_)
+			return val;
+	}
+	return 0;
+}
+
+static char *read_string(struct memory *mem, uint64_t addr)
+{
+	size_t len;
+	unsigned char *s = read_at(mem, addr, NAME_MAX_, &len);
+	unsigned char *nul = s ? memchr(s, 0, len) : NULL;
+
+	if (!nul) {
+		free(s);
+		return NULL;
+	}
+	return (char *)s;
+}
+
+/* Where the executable's ELF header is: from PT_PHDR's link-time address when it has one, else
+ * right before its program headers (where linkers put them), else at its first PT_LOAD unmoved
+ * (a static executable).  Each guess must parse and hold AT_PHDR; 0 when none does. */
+static uint64_t exe_header(const struct core *c, struct memory *mem, uint64_t *dynamic,
+			   struct module *m)
+{
+	size_t n = 0;
+	GElf_Phdr *ph = exe_phdrs(c, mem, &n);
+	uint64_t at_phdr = 0, guess[3] = { 0 }, ehdr = c->elf_class == ELFCLASS64 ? 64 : 52;
+	bool load_seen = false;
+
+	if (!ph)
+		return 0;
+	core_auxv(c, AT_PHDR_, &at_phdr);
+	for (size_t i = 0; i < n; i++)
+		if (ph[i].p_type == PT_PHDR)
+			guess[0] = at_phdr - ph[i].p_vaddr;	/* the bias */
+	for (size_t i = 0; i < n; i++)
+		if (ph[i].p_type == PT_LOAD && !load_seen) {
+			load_seen = true;
+			guess[0] = guess[0] ? guess[0] + ph[i].p_vaddr - ph[i].p_offset : 0;
+			guess[2] = ph[i].p_vaddr - ph[i].p_offset;
+		}
+	free(ph);
+	guess[1] = at_phdr - ehdr;
+	for (size_t i = 0; i < ARRAY_SIZE(guess); i++)
+		if (guess[i] && probe(c, mem, guess[i], m, dynamic) && holds(m, at_phdr))
+			return guess[i];
+	return 0;
+}
+
+/* 3. No NT_FILE: the executable at AT_PHDR, and the libraries of the dynamic linker's list. */
+static void from_link_map(const struct core *c, struct memory *mem, struct found *f)
+{
+	struct module probed;
+	uint64_t header, dynamic = 0, w, lm, rd;
+	const char *exe = core_exe_path(c);
+
+	header = exe_header(c, mem, &dynamic, &probed);
+	if (!header || !add(c, mem, f, header, exe ? exe : "[exe]", MODULE_EXE, &dynamic))
+		return;
+	w = c->elf_class == ELFCLASS64 ? 8 : 4;
+	rd = r_debug_addr(c, mem, dynamic);
+	if (!rd || !read_word(c, mem, rd + w, &lm))	/* r_map follows the int r_version */
+		return;
+	for (unsigned k = 0; lm && k < LINK_MAP_MAX && !f->oom; k++) {
+		uint64_t l_addr, l_name, l_ld, next, dyn;
+		char *name;
+		struct module *m;
+
+		if (!read_word(c, mem, lm, &l_addr) || !read_word(c, mem, lm + w, &l_name) ||
+		    !read_word(c, mem, lm + 2 * w, &l_ld) || !read_word(c, mem, lm + 3 * w, &next))
+			return;
+		name = l_name ? read_string(mem, l_name) : NULL;
+		if (name && name[0]) {
+			/* Shared objects are linked at 0: l_addr is where their header is. */
+			m = add(c, mem, f, l_addr, name, MODULE_LIB, &dyn);
+			if (m && dyn != l_ld) {
+				free(m->name);
+				f->mods->n--;
+			}
+		}
+		free(name);
+		lm = next;
+	}
+}
+
+static int cmp_start(const void *a, const void *b)
+{
+	const struct module *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+int modules_find(const struct core *c, struct memory *mem, const struct disk_files *df,
+		 struct modules *out)
+{
+	struct found f = { .mods = out };
+	uint64_t vdso;
+
+	memset(out, 0, sizeof(*out));
+	if (core_auxv(c, AT_SYSINFO_EHDR_, &vdso) && vdso)
+		add(c, mem, &f, vdso, "[vdso]", MODULE_VDSO, NULL);
+	if (c->nfiles)
+		from_nt_file(c, mem, df, &f);
+	else
+		from_link_map(c, mem, &f);
+	if (f.oom) {
+		modules_free(out);
+		return -1;
+	}
+	if (out->n)
+		qsort(out->m, out->n, sizeof(*out->m), cmp_start);
+	return 0;
+}
+
+void modules_free(struct modules *mods)
+{
+	for (size_t i = 0; i < mods->n; i++)
+		free(mods->m[i].name);
+	free(mods->m);
+	memset(mods, 0, sizeof(*mods));
+}
+
+const struct module *module_at(const struct modules *mods, uint64_t addr)
+{
+	size_t lo = 0, hi = mods->n;
+
+	/* The last module starting at or below addr. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mods->m[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && addr < mods->m[lo - 1].end ? &mods->m[lo - 1] : NULL;
+}
+
+const char *module_status(const struct module *m)
+{
+	if (m->kind == MODULE_VDSO)
+		return "core";
+	if (!m->disk)
+		return "unchecked";
+	return disk_status_name(m->disk->status);
+}
+
+bool module_file_usable(const struct module *m)
+{
+	return m->disk && disk_file_usable(m->disk);
+}
