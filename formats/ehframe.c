@@ -1,0 +1,294 @@
+/* formats/ehframe.c — build .eh_frame_hdr's search table from .eh_frame (see ehframe.h).
+ *
+ * .eh_frame is a run of records, each a 4-byte length then a 4-byte id: 0 for a CIE, else the
+ * distance back to the FDE's CIE.  An FDE's initial location follows its id, encoded as its CIE's
+ * augmentation says ('R' in a "z..." augmentation string; absolute when there is none).  Every
+ * length and offset is checked against the section's bytes; a record that does not fit ends the
+ * walk, one whose CIE cannot be read is left out. */
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ehframe.h"
+#include "util.h"
+
+#define EH_FRAME_MAX (256u << 20)
+#define CIE_CACHE 64
+
+#define DW_EH_PE_absptr 0x00
+#define DW_EH_PE_pcrel 0x10
+#define DW_EH_PE_omit 0xff
+
+/* A reader over the section's bytes; at(r) is the loaded address of the next byte. */
+struct rd {
+	const unsigned char *base, *p, *end;
+	uint64_t addr;		/* loaded address of base */
+	bool big;
+};
+
+static uint64_t at(const struct rd *r)
+{
+	return r->addr + (uint64_t)(r->p - r->base);
+}
+
+static bool get_u(struct rd *r, unsigned n, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	if ((size_t)(r->end - r->p) < n)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		x |= (uint64_t)r->p[i] << (8 * (r->big ? n - 1 - i : i));
+	r->p += n;
+	*v = x;
+	return true;
+}
+
+static bool get_leb(struct rd *r, bool is_signed, uint64_t *v)
+{
+	uint64_t x = 0;
+	unsigned shift = 0;
+
+	while (r->p < r->end) {
+		unsigned char b = *r->p++;
+
+		if (shift < 64)
+			x |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+		if (!(b & 0x80)) {
+			if (is_signed && shift < 64 && (b & 0x40))
+				x |= ~(uint64_t)0 << shift;
+			*v = x;
+			return true;
+		}
+	}
+	return false;
+}
+
+static uint64_t sign_extend(uint64_t x, unsigned bytes)
+{
+	unsigned bits = 8 * bytes;
+
+	return bits < 64 && (x >> (bits - 1)) & 1 ? x | (~(uint64_t)0 << bits) : x;
+}
+
+/* A pointer of DWARF encoding enc; only absolute and pc-relative ones make a value (with_value),
+ * any other is only skipped. */
+static bool get_encoded(struct rd *r, unsigned enc, unsigned word, bool with_value, uint64_t *v)
+{
+	uint64_t field = at(r), x = 0;
+	bool ok;
+
+	if (enc == DW_EH_PE_omit)
+		return false;
+	switch (enc & 0x0f) {
+	case 0x00: ok = get_u(r, word, &x); break;
+	case 0x01: ok = get_leb(r, false, &x); break;
+	case 0x02: ok = get_u(r, 2, &x); break;
+	case 0x03: ok = get_u(r, 4, &x); break;
+	case 0x04: ok = get_u(r, 8, &x); break;
+	case 0x09: ok = get_leb(r, true, &x); break;
+	case 0x0a: ok = get_u(r, 2, &x); x = sign_extend(x, 2); break;
+	case 0x0b: ok = get_u(r, 4, &x); x = sign_extend(x, 4); break;
+	case 0x0c: ok = get_u(r, 8, &x); break;
+	default: return false;
+	}
+	if (!ok || !with_value)
+		return ok;
+	if ((enc & 0x70) == DW_EH_PE_pcrel)
+		x += field;
+	else if ((enc & 0x70) != DW_EH_PE_absptr || (enc & 0x80))
+		return false;
+	*v = word == 4 ? x & 0xffffffffu : x;
+	return true;
+}
+
+/* The encoding of the initial locations of the FDEs of the CIE at off. */
+static bool cie_fde_encoding(const struct rd *sec, size_t off, unsigned word, unsigned *enc)
+{
+	struct rd r = *sec;
+	uint64_t len, id, version, skip;
+	const char *aug;
+	const unsigned char *nul;
+
+	r.p = r.base + off;
+	if (!get_u(&r, 4, &len) || len == 0 || len == 0xffffffffu || len > (uint64_t)(r.end - r.p))
+		return false;
+	r.end = r.p + len;
+	if (!get_u(&r, 4, &id) || id != 0 || !get_u(&r, 1, &version) ||
+	    (version != 1 && version != 3 && version != 4))
+		return false;
+	nul = memchr(r.p, 0, (size_t)(r.end - r.p));
+	if (!nul)
+		return false;
+	aug = (const char *)r.p;
+	r.p = nul + 1;
+	if (version == 4 && !get_u(&r, 2, &skip))	/* address size, segment size */
+		return false;
+	if (strstr(aug, "eh") || !get_leb(&r, false, &skip) || !get_leb(&r, true, &skip) ||
+	    !(version == 1 ? get_u(&r, 1, &skip) : get_leb(&r, false, &skip)))
+		return false;
+	*enc = DW_EH_PE_absptr;
+	if (aug[0] != 'z')
+		return aug[0] == '\0';
+	if (!get_leb(&r, false, &len) || len > (uint64_t)(r.end - r.p))
+		return false;
+	r.end = r.p + len;
+	for (const char *c = aug + 1; *c; c++) {
+		uint64_t b;
+
+		switch (*c) {
+		case 'R':
+			if (!get_u(&r, 1, &b))
+				return false;
+			*enc = (unsigned)b;
+			return true;
+		case 'P':
+			if (!get_u(&r, 1, &b) || !get_encoded(&r, (unsigned)b, word, false, &skip))
+				return false;
+			break;
+		case 'L':
+			if (!get_u(&r, 1, &b))
+				return false;
+			break;
+		case 'S':
+		case 'B':
+			break;
+		default:
+			return true;	/* an augmentation we cannot step over: no 'R' seen */
+		}
+	}
+	return true;
+}
+
+struct pair {
+	uint64_t pc, fde;
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+	const struct pair *x = a, *y = b;
+
+	return x->pc < y->pc ? -1 : x->pc > y->pc;
+}
+
+/* Walk the records; the FDEs' (initial location, address) pairs into *pairs. */
+static size_t collect(const struct rd *sec, unsigned word, struct pair **pairs)
+{
+	struct { size_t off; unsigned enc; bool ok; } cies[CIE_CACHE];
+	size_t ncies = 0, n = 0, cap = 0, off = 0, size = (size_t)(sec->end - sec->base);
+
+	*pairs = NULL;
+	while (size - off >= 8) {
+		struct rd r = *sec;
+		uint64_t len, id, pc;
+		size_t cie, k;
+		unsigned enc = 0;
+		bool ok = false;
+
+		r.p = r.base + off;
+		if (!get_u(&r, 4, &len) || len == 0 || len == 0xffffffffu || len < 4 ||
+		    len > size - off - 4)
+			break;
+		r.end = r.p + len;
+		get_u(&r, 4, &id);
+		if (id != 0 && id <= off + 4) {
+			cie = off + 4 - (size_t)id;
+			for (k = 0; k < ncies && cies[k].off != cie; k++)
+				;
+			if (k < ncies) {
+				ok = cies[k].ok;
+				enc = cies[k].enc;
+			} else {
+				ok = cie_fde_encoding(sec, cie, word, &enc);
+				if (ncies < CIE_CACHE)
+					cies[ncies++] = (typeof(cies[0])){ cie, enc, ok };
+			}
+			if (ok && get_encoded(&r, enc, word, true, &pc)) {
+				if (n == cap) {
+					size_t ncap = cap ? 2 * cap : 256;
+					struct pair *grown = realloc(*pairs, ncap * sizeof(*grown));
+
+					if (!grown)
+						break;
+					*pairs = grown;
+					cap = ncap;
+				}
+				(*pairs)[n++] = (struct pair){ pc, sec->addr + off };
+			}
+		}
+		off += 4 + (size_t)len;
+	}
+	return n;
+}
+
+static Elf_Data *eh_frame_section(Elf *elf, GElf_Shdr *sh)
+{
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+
+	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return NULL;
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *name;
+
+		if (!gelf_getshdr(scn, sh) || sh->sh_type != SHT_PROGBITS)
+			continue;
+		name = elf_strptr(elf, shstrndx, sh->sh_name);
+		if (name && !strcmp(name, ".eh_frame"))
+			return sh->sh_size <= EH_FRAME_MAX ? elf_rawdata(scn, NULL) : NULL;
+	}
+	return NULL;
+}
+
+bool eh_index_build(const char *path, uint64_t bias, unsigned word, struct eh_index *out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	Elf *elf = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, NULL) : NULL;
+	GElf_Ehdr eh;
+	GElf_Shdr sh;
+	Elf_Data *d;
+	struct pair *pairs = NULL;
+	size_t n = 0, kept = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (elf && gelf_getehdr(elf, &eh) && (d = eh_frame_section(elf, &sh)) && d->d_buf) {
+		struct rd sec = { .base = d->d_buf, .p = d->d_buf, .end = (unsigned char *)d->d_buf + d->d_size,
+				  .addr = sh.sh_addr + bias, .big = eh.e_ident[EI_DATA] == ELFDATA2MSB };
+
+		n = collect(&sec, word, &pairs);
+		out->segbase = sec.addr;
+	}
+	if (n)
+		out->table = malloc(n * 8);
+	if (out->table) {
+		qsort(pairs, n, sizeof(*pairs), cmp_pair);
+		for (size_t i = 0; i < n; i++) {
+			int64_t dpc = (int64_t)(pairs[i].pc - out->segbase);
+			int64_t dfde = (int64_t)(pairs[i].fde - out->segbase);
+			int32_t e[2] = { (int32_t)dpc, (int32_t)dfde };
+
+			if (dpc != e[0] || dfde != e[1])
+				continue;	/* out of the table's 32-bit reach */
+			memcpy(out->table + 8 * kept++, e, sizeof(e));
+		}
+		out->count = kept;
+	}
+	free(pairs);
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	if (!out->count)
+		eh_index_free(out);
+	return out->count > 0;
+}
+
+void eh_index_free(struct eh_index *idx)
+{
+	free(idx->table);
+	memset(idx, 0, sizeof(*idx));
+}

@@ -1,0 +1,28 @@
+/* formats/ehframe.h — the search table of .eh_frame_hdr, for objects linked without one.
+ *
+ * libunwind's remote unwinder finds a pc's call-frame record (FDE) only through the sorted table
+ * of .eh_frame_hdr (PT_GNU_EH_FRAME).  Objects linked without --eh-frame-hdr (static executables
+ * of older toolchains, like the elfutils test cores' programs) still have .eh_frame; this builds
+ * the table the linker would have written from it: for every FDE its initial location and its
+ * address, relative to a base, as pairs of 32-bit integers sorted by location
+ * (DW_EH_PE_datarel | DW_EH_PE_sdata4, "LSB Core: .eh_frame_hdr").  Only the records' headers
+ * are read (lengths, CIE augmentation, FDE initial location); libunwind interprets the rest. */
+#ifndef COREFS_EHFRAME_H
+#define COREFS_EHFRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct eh_index {
+	unsigned char *table;	/* count pairs of int32 in host byte order */
+	size_t count;
+	uint64_t segbase;	/* what the pairs are relative to: the loaded .eh_frame */
+};
+
+/* Build the table from the .eh_frame section of the ELF file at path, loaded at bias; the
+ * object's words are word bytes wide.  false when it has no usable .eh_frame. */
+bool eh_index_build(const char *path, uint64_t bias, unsigned word, struct eh_index *out);
+void eh_index_free(struct eh_index *idx);
+
+#endif

@@ -1,0 +1,82 @@
+/* formats/unwind.h — every thread's user-space backtrace, unwound by libunwind over the model.
+ *
+ * libunwind walks the stack (unw_init_remote, unw_step): with the call-frame tables of the
+ * loaded objects (.eh_frame_hdr, see modules.h) where they cover the pc, else by its
+ * frame-pointer rule, and through signal frames.  What it reads comes from the model: registers
+ * from NT_PRSTATUS (arch.h), memory through the memory reader with the verified mapped files
+ * (memory.h), so a kernel core that lacks the text still unwinds when the files are here.
+ * Frames are then named from the objects' symbol tables (symbols.h).
+ *
+ * libunwind here is built for x86_64 only: cores of x86_64 processes (and x32) are unwound;
+ * other machines get frame #0, from the registers, and a sentence saying why no more.
+ *
+ * Everything is computed on first use and kept (the core never changes); calls may come from
+ * any thread. */
+#ifndef COREFS_UNWIND_H
+#define COREFS_UNWIND_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "files.h"
+#include "memory.h"
+#include "modules.h"
+#include "symbols.h"
+
+#define FRAME_SIGNAL 1u		/* a signal trampoline: the frame above it was interrupted there */
+#define FRAME_NO_CFI 2u		/* no call-frame table covers its pc: its caller was found by
+				 * libunwind's frame-pointer rule (or not at all) */
+
+struct frame {
+	uint64_t pc;
+	uint64_t sp;
+	const struct module *module;	/* NULL: the pc lies in no loaded object */
+	const char *symbol;	/* NULL: no symbol table names it */
+	uint64_t offset;	/* pc minus the symbol's address */
+	unsigned flags;
+};
+
+struct backtrace {
+	struct frame *frames;	/* innermost first */
+	size_t n;
+	char end[128];		/* why there are no more frames: one sentence */
+};
+
+struct mem_page;
+struct eh_table;
+
+struct unwinder {
+	const struct core *core;
+	const struct disk_files *files;
+	char *sysroot;
+	pthread_mutex_t lock;	/* guards everything below */
+	bool ready;		/* modules found, address space made */
+	bool failed;		/* out of memory while getting ready */
+	struct memory mem;	/* always with the usable files, whatever mem's --no-fill says */
+	struct modules mods;
+	struct symbols syms;
+	struct eh_table *eh;	/* per module, parsed on first use */
+	void *as;		/* libunwind's unw_addr_space_t; NULL when the machine is not x86_64 */
+	const char *why_not;	/* why there is no address space */
+	struct mem_page *pages;	/* a small cache of memory pages for libunwind's word reads */
+	struct backtrace **threads;	/* per thread, unwound on first use */
+};
+
+/* Cheap: nothing is read until a backtrace or the module list is asked for.  -1: no memory. */
+int unwinder_init(struct unwinder *u, const struct core *c, const struct disk_files *df,
+		  const char *sysroot);
+void unwinder_free(struct unwinder *u);
+
+/* The backtrace of c->threads[i]; NULL when out of memory or i is out of range. */
+const struct backtrace *unwinder_thread(struct unwinder *u, size_t i);
+
+/* The loaded objects; NULL when out of memory. */
+const struct modules *unwinder_modules(struct unwinder *u);
+
+/* Which symbol table names a module's functions (symbols_source). */
+const char *unwinder_symbols_source(struct unwinder *u, const struct module *m);
+
+#endif
