@@ -28,11 +28,13 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CFLAGS    ?= -O2 -g
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-sign-compare
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DCOREFS_VERSION='"$(VERSION)"' $(WARN) $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS    += $(PKG_LIBS) -lpthread
+# -lstdc++: __cxa_demangle, the C++ runtime's demangler, for C++ names in backtraces.
+LDLIBS    += $(PKG_LIBS) -lstdc++ -lpthread
 
 FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c \
-               formats/files.c formats/vma.c formats/macho.c formats/memory.c formats/procargs.c
-FS_LIB_SRC  := fs/buf.c fs/render.c fs/render_proc.c fs/nodes.c fs/procroot.c
+               formats/files.c formats/vma.c formats/macho.c formats/memory.c formats/procargs.c \
+               formats/modules.c formats/symbols.c formats/unwind.c formats/ehframe.c
+FS_LIB_SRC  := fs/buf.c fs/render.c fs/render_stack.c fs/render_proc.c fs/nodes.c fs/procroot.c
 FS_SRC      := fs/fuse_ops.c fs/cores.c fs/control.c fs/main.c
 LIB_SRC     := $(FORMATS_SRC) $(FS_LIB_SRC)
 

@@ -40,11 +40,23 @@ int view_init(struct view *v, const struct core *c, const char *sysroot, bool fi
 	v->mem = mem;
 	procargs_find(mem, c, args);
 	v->args = args;
+	v->unwinder = calloc(1, sizeof(*v->unwinder));
+	if (!v->unwinder || unwinder_init(v->unwinder, c, df, sysroot) < 0) {
+		free(v->unwinder);
+		v->unwinder = NULL;
+		view_free(v);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 void view_free(struct view *v)
 {
+	/* The unwinder refers to the files: it goes before them. */
+	if (v->unwinder) {
+		unwinder_free(v->unwinder);
+		free(v->unwinder);
+	}
 	/* The memory reader refers to the files: it goes first. */
 	if (v->mem) {
 		memory_free(v->mem);
@@ -354,6 +366,7 @@ static cJSON *json_thread(const struct view *v, const struct core_thread *t)
 		cJSON_AddItemToArray(sets, r);
 	}
 	cJSON_AddItemToObject(o, "regsets", sets);
+	json_add_stack(v, t, o);
 	return o;
 }
 
@@ -499,6 +512,7 @@ int render_core_json(const struct view *v, const struct core_thread *t, struct b
 		cJSON_AddItemToArray(threads, json_thread(v, &c->threads[i]));
 	cJSON_AddItemToObject(root, "threads", threads);
 	cJSON_AddItemToObject(root, "mappings", json_mappings(v));
+	cJSON_AddItemToObject(root, "modules", json_modules(v));
 	cJSON_AddItemToObject(root, "files", json_files(v));
 	cJSON_AddItemToObject(root, "auxv", json_auxv(c));
 	cJSON_AddItemToObject(root, "notes", json_notes(c));

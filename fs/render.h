@@ -10,6 +10,7 @@
 #include "../formats/files.h"
 #include "../formats/memory.h"
 #include "../formats/procargs.h"
+#include "../formats/unwind.h"
 #include "../formats/vma.h"
 #include "buf.h"
 
@@ -20,6 +21,7 @@ struct view {
 	const struct core_vmas *vmas;
 	struct memory *mem;	/* the core's bytes, and the mapped files' where filling is on */
 	const struct proc_args *args;	/* argv and envp on the stack */
+	struct unwinder *unwinder;	/* modules, symbols and backtraces, made on first use */
 };
 
 /* Append the file's bytes; 0 on success, a negative errno (-ENOENT: the core cannot tell). */
@@ -36,6 +38,13 @@ int render_regs(const struct view *v, const struct core_thread *t, struct buf *o
 int render_core_json(const struct view *v, const struct core_thread *t, struct buf *out);
 /* Symlink targets. */
 int render_exe(const struct view *v, const struct core_thread *t, struct buf *out);
+
+/* Backtraces and loaded objects (render_stack.c), and their parts of core.json. */
+int render_stack(const struct view *v, const struct core_thread *t, struct buf *out);
+int render_modules(const struct view *v, const struct core_thread *t, struct buf *out);
+struct cJSON;
+void json_add_stack(const struct view *v, const struct core_thread *t, struct cJSON *thread);
+struct cJSON *json_modules(const struct view *v);
 
 /* Set up a view of c: checks its mapped files (sysroot may be NULL), builds its map, and reads
  * memory through the mapped files where the core lacks bytes unless fill is false. */

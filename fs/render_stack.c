@@ -1,0 +1,165 @@
+/* fs/render_stack.c — task/<tid>/stack, modules, and their parts of core.json.
+ *
+ *   stack     one frame a line, innermost first:  #N 0xPC symbol+0xOFF (module)
+ *             "??" for a symbol no table names or a pc in no loaded object; a signal trampoline
+ *             ends with " [signal frame]" (the next frame is where the signal struck).
+ *   modules   one loaded object a line, by address:  0xSTART-0xEND BUILD-ID@0xADDR STATUS NAME
+ *             BUILD-ID is "-" when the object has none; STATUS says whether the file on disk is
+ *             the mapped one (modules.h: same, presumed, different, missing, core, unchecked).
+ * The analysis is formats/unwind.c's; these only print it. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "render.h"
+
+static const struct backtrace *backtrace_of(const struct view *v, const struct core_thread *t)
+{
+	return unwinder_thread(v->unwinder, (size_t)(t - v->core->threads));
+}
+
+int render_stack(const struct view *v, const struct core_thread *t, struct buf *out)
+{
+	const struct backtrace *bt;
+
+	if (!t)
+		return -ENOENT;
+	bt = backtrace_of(v, t);
+	if (!bt)
+		return -ENOMEM;
+	for (size_t k = 0; k < bt->n; k++) {
+		const struct frame *f = &bt->frames[k];
+
+		buf_printf(out, "#%zu 0x%" PRIx64 " ", k, f->pc);
+		if (f->symbol)
+			buf_printf(out, "%s+0x%" PRIx64, f->symbol, f->offset);
+		else
+			buf_puts(out, "??");
+		buf_printf(out, " (%s)%s\n", f->module ? f->module->name : "??",
+			   f->flags & FRAME_SIGNAL ? " [signal frame]" : "");
+	}
+	return 0;
+}
+
+static void build_id_hex(const struct module *m, char *out)
+{
+	for (size_t i = 0; i < m->build_id_len; i++)
+		sprintf(out + 2 * i, "%02x", m->build_id[i]);
+	out[2 * m->build_id_len] = '\0';
+}
+
+int render_modules(const struct view *v, const struct core_thread *t, struct buf *out)
+{
+	const struct modules *mods = unwinder_modules(v->unwinder);
+
+	(void)t;
+	if (!mods)
+		return -ENOMEM;
+	for (size_t i = 0; i < mods->n; i++) {
+		const struct module *m = &mods->m[i];
+		char id[2 * sizeof(m->build_id) + 1];
+
+		buf_printf(out, "0x%" PRIx64 "-0x%" PRIx64 " ", m->start, m->end);
+		if (m->build_id_len) {
+			build_id_hex(m, id);
+			buf_printf(out, "%s@0x%" PRIx64, id, m->build_id_addr);
+		} else {
+			buf_putc(out, '-');
+		}
+		buf_printf(out, " %s %s\n", module_status(m), m->name);
+	}
+	return 0;
+}
+
+static cJSON *hex(uint64_t v)
+{
+	char s[24];
+
+	snprintf(s, sizeof(s), "0x%" PRIx64, v);
+	return cJSON_CreateString(s);
+}
+
+static cJSON *json_frame(const struct frame *f)
+{
+	cJSON *o = cJSON_CreateObject(), *flags = cJSON_CreateArray();
+
+	cJSON_AddItemToObject(o, "pc", hex(f->pc));
+	cJSON_AddItemToObject(o, "sp", hex(f->sp));
+	if (f->symbol) {
+		cJSON_AddStringToObject(o, "symbol", f->symbol);
+		cJSON_AddItemToObject(o, "offset", hex(f->offset));
+	} else {
+		cJSON_AddNullToObject(o, "symbol");
+		cJSON_AddNullToObject(o, "offset");
+	}
+	if (f->module)
+		cJSON_AddStringToObject(o, "module", f->module->name);
+	else
+		cJSON_AddNullToObject(o, "module");
+	if (f->flags & FRAME_SIGNAL)
+		cJSON_AddItemToArray(flags, cJSON_CreateString("signal"));
+	if (f->flags & FRAME_NO_CFI)
+		cJSON_AddItemToArray(flags, cJSON_CreateString("no-cfi"));
+	cJSON_AddItemToObject(o, "flags", flags);
+	return o;
+}
+
+void json_add_stack(const struct view *v, const struct core_thread *t, cJSON *thread)
+{
+	const struct backtrace *bt = backtrace_of(v, t);
+	cJSON *frames;
+
+	if (!bt) {
+		cJSON_AddNullToObject(thread, "stack");
+		return;
+	}
+	frames = cJSON_CreateArray();
+	for (size_t k = 0; k < bt->n; k++)
+		cJSON_AddItemToArray(frames, json_frame(&bt->frames[k]));
+	cJSON_AddItemToObject(thread, "stack", frames);
+	cJSON_AddStringToObject(thread, "stack_end", bt->end);
+}
+
+static const char *kind_name(enum module_kind k)
+{
+	return k == MODULE_EXE ? "exe" : k == MODULE_VDSO ? "vdso" : "library";
+}
+
+cJSON *json_modules(const struct view *v)
+{
+	const struct modules *mods = unwinder_modules(v->unwinder);
+	cJSON *arr;
+
+	if (!mods)
+		return cJSON_CreateNull();
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; i < mods->n; i++) {
+		const struct module *m = &mods->m[i];
+		cJSON *o = cJSON_CreateObject();
+		const char *syms = unwinder_symbols_source(v->unwinder, m);
+		char id[2 * sizeof(m->build_id) + 1];
+
+		cJSON_AddItemToObject(o, "start", hex(m->start));
+		cJSON_AddItemToObject(o, "end", hex(m->end));
+		cJSON_AddStringToObject(o, "name", m->name);
+		cJSON_AddStringToObject(o, "kind", kind_name(m->kind));
+		if (m->build_id_len) {
+			build_id_hex(m, id);
+			cJSON_AddStringToObject(o, "build_id", id);
+			cJSON_AddItemToObject(o, "build_id_addr", hex(m->build_id_addr));
+		} else {
+			cJSON_AddNullToObject(o, "build_id");
+			cJSON_AddNullToObject(o, "build_id_addr");
+		}
+		cJSON_AddStringToObject(o, "file", module_status(m));
+		if (syms)
+			cJSON_AddStringToObject(o, "symbols", syms);
+		else
+			cJSON_AddNullToObject(o, "symbols");
+		cJSON_AddItemToObject(o, "eh_frame_hdr", m->eh_frame_hdr ? hex(m->eh_frame_hdr) :
+								  cJSON_CreateNull());
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
