@@ -96,10 +96,11 @@ demo: deps
 	@$(MAKE) --no-print-directory corefs
 	@sh contrib/demo.sh
 
-# Speed, measured side by side with the raw core file in one run (not a test).
+# Speed, measured side by side with the raw core file and with eu-stack in one run (not a test).
 bench: deps
 	@$(MAKE) --no-print-directory corefs
 	$(PYTHON) tests/bench/bench.py
+	$(PYTHON) tests/bench/bench_stack.py
 
 # libFuzzer on the core reader and the renderers, with ASan+UBSan; FUZZ_SECONDS=600 by default.
 # Seeds: cores made by tests/progs programs and, where present, ../shared/corpus.  Crashes are
