@@ -1,7 +1,8 @@
 /* tests/fuzz/fuzz_core.c — libFuzzer target: the core reader and every renderer.
  *
  * Each input is written to a memfd and opened as a core; if it parses, every file of the tree
- * is rendered (process files, and the per-thread files of the first threads) and memory is
+ * is rendered (process files, the per-thread files of the first threads, and the /proc root's
+ * files over this one core) and memory is
  * read around every segment and mapping, through the same code the mount uses.  Mapped files
  * are looked up on this machine (stat only, never opening anything but regular files) but not
  * used to fill memory, so a run does not depend on what the machine holds. */
@@ -13,6 +14,7 @@
 
 #include "../../formats/core.h"
 #include "../../fs/nodes.h"
+#include "../../fs/procroot.h"
 
 #define MAX_THREADS 8
 
@@ -70,7 +72,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (core_open(path, &c, &err) == 0) {
 		if (view_init(&v, c, "/nonexistent-sysroot", false) == 0) {
+			const struct view *one[1] = { &v };
+			struct proc_view pv = { one, 1, { 0, 0 } };
+
 			render_tree(&v, (struct fsref){ N_ROOT, -1 });
+			/* The /proc root's files over this core. */
+			for (int i = 0; i < PN_COUNT; i++) {
+				struct buf b = { 0 };
+
+				if (proc_nodes[i].render)
+					proc_nodes[i].render(&pv, &b);
+				buf_free(&b);
+			}
 			read_memory(&v);
 			view_free(&v);
 		}

@@ -431,15 +431,16 @@ static void test_nodes(void)
 	CHECK_I64(node_resolve(&f.v, "nosuch", &ref), -ENOENT);
 	/* The root lists each file once, these among them; task lists the threads by tid. */
 	CHECK_U64(root_listing(&f.v, listing, sizeof(listing)), 1);
-	CHECK_CONTAINS(listing, "/auxv/cmdline/comm/core.json/");
-	CHECK_CONTAINS(listing, "/exe/maps/mem/");
+	CHECK_CONTAINS(listing, "/auxv/cmdline/comm/control/core.json/");
+	CHECK_CONTAINS(listing, "/exe/fd/limits/maps/mem/");
+	CHECK_CONTAINS(listing, "/stat/statm/status/syscall/wchan/");
 	CHECK_CONTAINS(listing, "/task/");
 	CHECK(node_child(&f.v, (struct fsref){ N_TASK, -1 }, 0, &ref, name, sizeof(name)));
 	CHECK_STR(name, "4242");
 	CHECK(!node_child(&f.v, (struct fsref){ N_TASK, -1 }, 1, &ref, name, sizeof(name)));
 	fixture_close(&f);
 
-	/* No NT_FILE: no exe link, in lookup and in the listing. */
+	/* No NT_FILE: no exe link, in lookup and in the listing; no thread, so no syscall. */
 	synth_init(&f.s, ELFCLASS64, ELFDATA2LSB, EM_X86_64);
 	synth_std_segments(&f.s);
 	if (fixture_open(&f)) {
@@ -448,11 +449,14 @@ static void test_nodes(void)
 		CHECK_I64(node_resolve(&f.v, "exe", &ref), -ENOENT);
 		CHECK_U64(root_listing(&f.v, without, sizeof(without)), 1);
 		CHECK(strstr(without, "/exe/") == NULL);
+		CHECK(strstr(without, "/syscall/") == NULL);
 		/* Everything else is still there. */
-		if (strstr(listing, "/exe/")) {
-			char *e = strstr(listing, "/exe/");
+		for (const char *const *gone = (const char *const[]){ "/exe/", "/syscall/", NULL };
+		     *gone; gone++) {
+			char *e = strstr(listing, *gone);
 
-			memmove(e, e + 4, strlen(e + 4) + 1);
+			if (e)
+				memmove(e, e + strlen(*gone) - 1, strlen(e + strlen(*gone) - 1) + 1);
 		}
 		CHECK_STR(without, listing);
 	}
