@@ -243,7 +243,8 @@ static void exe_layout(const struct view *v, struct mm_view *mm)
 	mm->end_data = end_data + bias;
 }
 
-static void mm_build(const struct view *v, struct mm_view *mm)
+/* The counters; with layout, also what the executable's headers and the stack say. */
+static void mm_build(const struct view *v, struct mm_view *mm, bool layout)
 {
 	const struct proc_args *a = v->args;
 
@@ -276,6 +277,8 @@ static void mm_build(const struct view *v, struct mm_view *mm)
 		if (named(m, "[heap]"))
 			mm->start_brk = m->start;
 	}
+	if (!layout)
+		return;
 	exe_layout(v, mm);
 	/* argc sits below argv[], envp[] and their NULLs: mm->start_stack. */
 	if (a->found && a->auxv_addr) {
@@ -404,7 +407,7 @@ int render_stat(const struct view *v, const struct core_thread *t, struct buf *o
 	bool main = !t || t->tid == c->pid;
 
 	proc_ids(c, &id);
-	mm_build(v, &mm);
+	mm_build(v, &mm, true);
 	comm_of(v, comm, sizeof(comm));
 	cpu_ticks(c, t, &ut, &st);
 	if (s) {
@@ -443,7 +446,7 @@ int render_statm(const struct view *v, const struct core_thread *t, struct buf *
 	uint64_t text = 0;
 
 	(void)t;
-	mm_build(v, &mm);
+	mm_build(v, &mm, true);
 	if (mm.layout)
 		text = ((mm.end_code + mm.page - 1) / mm.page) - mm.start_code / mm.page;
 	buf_printf(out, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " 0 %" PRIu64 " 0\n",
@@ -482,7 +485,7 @@ int render_status(const struct view *v, const struct core_thread *t, struct buf 
 	int32_t pid;
 
 	proc_ids(c, &id);
-	mm_build(v, &mm);
+	mm_build(v, &mm, true);
 	comm_of(v, comm, sizeof(comm));
 	pid = t ? t->tid : id.pid;
 	buf_puts(out, "Name:\t");
@@ -856,7 +859,7 @@ static void totals(const struct proc_view *pv, struct totals *s)
 		cpu_ticks(c, NULL, &ut, &st);
 		s->user += ut;
 		s->system += st;
-		mm_build(v, &mm);
+		mm_build(v, &mm, false);
 		s->anon += mm.anon * mm.page;
 		s->file += mm.file * mm.page;
 		s->shmem += mm.shmem * mm.page;
