@@ -352,13 +352,13 @@ void unwinder_free(struct unwinder *u)
 	free(u->threads);
 	if (u->as)
 		unw_destroy_addr_space(u->as);
+	for (size_t i = 0; u->eh && i < u->mods.n; i++)
+		eh_index_free(&u->eh[i].built);
+	free(u->eh);
 	symbols_free(&u->syms);
 	modules_free(&u->mods);
 	if (u->mem.core)
 		memory_free(&u->mem);
-	for (size_t i = 0; u->eh && i < u->mods.n; i++)
-		eh_index_free(&u->eh[i].built);
-	free(u->eh);
 	free(u->pages);
 	free(u->sysroot);
 	pthread_mutex_destroy(&u->lock);
