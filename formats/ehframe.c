@@ -256,8 +256,11 @@ bool eh_index_build(const char *path, uint64_t bias, unsigned word, struct eh_in
 
 	memset(out, 0, sizeof(*out));
 	if (elf && gelf_getehdr(elf, &eh) && (d = eh_frame_section(elf, &sh)) && d->d_buf) {
-		struct rd sec = { .base = d->d_buf, .p = d->d_buf, .end = (unsigned char *)d->d_buf + d->d_size,
-				  .addr = sh.sh_addr + bias, .big = eh.e_ident[EI_DATA] == ELFDATA2MSB };
+		struct rd sec = {
+			.base = d->d_buf, .p = d->d_buf,
+			.end = (unsigned char *)d->d_buf + d->d_size,
+			.addr = sh.sh_addr + bias, .big = eh.e_ident[EI_DATA] == ELFDATA2MSB,
+		};
 
 		n = collect(&sec, word, &pairs);
 		out->segbase = sec.addr;

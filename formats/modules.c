@@ -23,7 +23,7 @@
 #define AT_SYSINFO_EHDR_ 33
 #define DT_DEBUG_ 21
 
-#define HEAD_MAX (64 * 1024)	/* the most of an object's start read for its headers and notes */
+#define HEAD_MAX (64 * 1024)	/* the most of an object read for its headers and notes */
 #define PHNUM_MAX 4096
 #define LINK_MAP_MAX 4096	/* entries walked before the list is taken for a loop */
 #define NAME_MAX_ 4096
@@ -78,9 +78,11 @@ static Elf *open_image(const struct core *c, struct memory *mem, uint64_t header
 		for (size_t i = 0; i < phnum; i++) {
 			GElf_Phdr ph;
 
+			uint64_t end;
+
 			if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_NOTE &&
-			    ph.p_offset + ph.p_filesz > ph.p_offset)
-				need = MAX(need, (size_t)MIN(ph.p_offset + ph.p_filesz, (uint64_t)HEAD_MAX));
+			    (end = ph.p_offset + ph.p_filesz) > ph.p_offset)
+				need = MAX(need, (size_t)MIN(end, (uint64_t)HEAD_MAX));
 		}
 		if (need <= len || len < 4096)
 			return elf;
@@ -142,7 +144,8 @@ static bool probe(const struct core *c, struct memory *mem, uint64_t header, str
 		}
 	}
 	if (have_load) {
-		m->build_id_len = elf_image_build_id_at(elf, m->build_id, sizeof(m->build_id), &id_vaddr);
+		m->build_id_len = elf_image_build_id_at(elf, m->build_id, sizeof(m->build_id),
+							&id_vaddr);
 		if (m->build_id_len)
 			m->build_id_addr = m->bias + id_vaddr;
 		if (m->eh_frame_hdr)
@@ -172,8 +175,9 @@ static bool overlaps(const struct modules *mods, uint64_t start, uint64_t end)
 }
 
 /* Probe header and keep the object unless it overlaps one already found. */
-static struct module *add(const struct core *c, struct memory *mem, struct found *f, uint64_t header,
-			  const char *name, enum module_kind kind, uint64_t *dynamic)
+static struct module *add(const struct core *c, struct memory *mem, struct found *f,
+			  uint64_t header, const char *name, enum module_kind kind,
+			  uint64_t *dynamic)
 {
 	struct module m, *slot;
 	uint64_t dyn;

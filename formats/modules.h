@@ -20,10 +20,10 @@
 enum module_kind { MODULE_EXE, MODULE_LIB, MODULE_VDSO };
 
 struct module {
-	uint64_t start, end;	/* lowest PT_LOAD page to the end of the highest PT_LOAD, loaded */
+	uint64_t start, end;	/* lowest PT_LOAD page to the end of the highest, loaded */
 	uint64_t bias;		/* load address minus link-time address */
 	uint64_t header;	/* where its ELF header is mapped */
-	char *name;		/* NT_FILE path, link_map name, "[vdso]" or "[exe]"; never NULL */
+	char *name;		/* NT_FILE path, link_map name, "[vdso]" or "[exe]" */
 	enum module_kind kind;
 	const struct disk_file *disk;	/* the file found on disk; NULL for the vDSO and for
 					 * objects NT_FILE does not name */

@@ -10,7 +10,7 @@
 #include "symbols.h"
 #include "util.h"
 
-#define IMAGE_MAX (16u << 20)	/* the most of an object read from memory for its tables (vDSO) */
+#define IMAGE_MAX (16u << 20)	/* the most of the vDSO's image read for its tables */
 #define SYMS_MAX (16u << 20)	/* symbols kept from one table */
 
 /* The C++ runtime's demangler (libstdc++, cxxabi.h); malloc'd result, NULL when not a C++ name. */
@@ -22,7 +22,7 @@ struct sym {
 	uint32_t name;		/* offset in strings */
 	uint32_t order;		/* index in its table: the first wins a tie */
 	uint32_t shndx;
-	uint8_t rank;		/* global 3, unique 2, weak 1, local 0 (elfutils' binding_value) */
+	uint8_t rank;		/* global 3, unique 2, weak 1, local 0 (elfutils' rule) */
 	char *demangled;	/* made on first lookup; NULL when the name is not mangled */
 	bool tried;
 };
@@ -231,8 +231,8 @@ static int open_debug_file(const struct symbols *s, const struct module *m, Elf 
 		return -1;
 	for (size_t i = 0; i < m->build_id_len; i++)
 		sprintf(hex + 2 * i, "%02x", m->build_id[i]);
-	if (snprintf(path, sizeof(path), "%s/usr/lib/debug/.build-id/%.2s/%s.debug", s->sysroot, hex,
-		     hex + 2) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/usr/lib/debug/.build-id/%.2s/%s.debug", s->sysroot,
+		     hex, hex + 2) >= (int)sizeof(path))
 		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

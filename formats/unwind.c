@@ -58,7 +58,7 @@ struct eh_table {
 	uint64_t segbase;	/* what the pairs are relative to */
 	uint64_t table;		/* address of the sorted (initial location, FDE) pairs */
 	uint64_t count;
-	struct eh_index built;	/* pairs built from .eh_frame, served at a synthetic address */
+	struct eh_index built;	/* built from .eh_frame, served at a synthetic address */
 };
 
 /* Tables built from .eh_frame are served to libunwind at addresses no process of the cores
@@ -87,7 +87,7 @@ static const char *const x86_64_names[] = {
 	[UNW_X86_64_R15] = "r15", [UNW_X86_64_RIP] = "rip",
 };
 
-/* --- memory, through a page cache: libunwind reads one word at a time -------------------- */
+/* --- memory, through a page cache: libunwind reads one word at a time --------------------- */
 
 static bool read_synthetic(struct unwinder *u, uint64_t addr, void *out, size_t len)
 {
@@ -136,7 +136,7 @@ static bool read_cached(struct unwinder *u, uint64_t addr, void *out, size_t len
 	return true;
 }
 
-/* --- libunwind's accessors ------------------------------------------------------------------ */
+/* --- libunwind's accessors ---------------------------------------------------------------- */
 
 static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg)
 {
@@ -197,9 +197,9 @@ static bool encoded_size(const struct core *c, unsigned enc, unsigned *size)
 {
 	switch (enc & 0x0f) {
 	case 0x00: *size = c->elf_class == ELFCLASS64 ? 8 : 4; return true;	/* absptr */
-	case 0x02: case 0x0a: *size = 2; return true;				/* (s|u)data2 */
-	case 0x03: case 0x0b: *size = 4; return true;				/* (s|u)data4 */
-	case 0x04: case 0x0c: *size = 8; return true;				/* (s|u)data8 */
+	case 0x02: case 0x0a: *size = 2; return true;	/* (s|u)data2 */
+	case 0x03: case 0x0b: *size = 4; return true;	/* (s|u)data4 */
+	case 0x04: case 0x0c: *size = 8; return true;	/* (s|u)data8 */
 	}
 	return false;
 }
@@ -239,6 +239,7 @@ static void parse_eh_frame_hdr(struct unwinder *u, const struct module *m, struc
 static void load_eh_table(struct unwinder *u, const struct module *m, struct eh_table *eh)
 {
 	size_t i = (size_t)(m - u->mods.m);
+	unsigned word = m->elf_class == ELFCLASS64 ? 8 : 4;
 
 	if (m->eh_frame_hdr) {
 		parse_eh_frame_hdr(u, m, eh);
@@ -246,7 +247,7 @@ static void load_eh_table(struct unwinder *u, const struct module *m, struct eh_
 	}
 	eh->parsed = true;
 	if (!module_file_usable(m) ||
-	    !eh_index_build(m->disk->disk_path, m->bias, m->elf_class == ELFCLASS64 ? 8 : 4, &eh->built))
+	    !eh_index_build(m->disk->disk_path, m->bias, word, &eh->built))
 		return;
 	eh->segbase = eh->built.segbase;
 	eh->table = SYNTH_BASE + ((uint64_t)i << SYNTH_SHIFT);
@@ -296,7 +297,7 @@ static unw_accessors_t accessors = {
 	.get_proc_name = get_proc_name,
 };
 
-/* --- getting ready, on first use -------------------------------------------------------------- */
+/* --- getting ready, on first use ---------------------------------------------------------- */
 
 int unwinder_init(struct unwinder *u, const struct core *c, const struct disk_files *df,
 		  const char *sysroot)
@@ -365,7 +366,7 @@ void unwinder_free(struct unwinder *u)
 	memset(u, 0, sizeof(*u));
 }
 
-/* --- one thread -------------------------------------------------------------------------------- */
+/* --- one thread --------------------------------------------------------------------------- */
 
 static bool push(struct backtrace *bt, size_t *cap, uint64_t pc, uint64_t sp)
 {
@@ -397,7 +398,8 @@ static uint64_t restart_after_frame_chain(struct unwinder *u, unw_cursor_t *cur,
 	unw_word_t pc, caller_rbp, v;
 	uint64_t saved_rbp, ret;
 
-	if (unw_get_reg(cur, UNW_REG_IP, &pc) < 0 || unw_get_reg(cur, UNW_X86_64_RBP, &caller_rbp) < 0 ||
+	if (unw_get_reg(cur, UNW_REG_IP, &pc) < 0 ||
+	    unw_get_reg(cur, UNW_X86_64_RBP, &caller_rbp) < 0 ||
 	    !read_cached(u, rbp, &saved_rbp, 8) || !read_cached(u, rbp + 8, &ret, 8) ||
 	    ret != pc || saved_rbp != caller_rbp || !pc)
 		return 0;
@@ -433,7 +435,8 @@ static void walk(struct unwinder *u, const struct core_thread *t, struct backtra
 
 	thread_regs(u->core, t, &arg);
 	r = unw_init_remote(&cur, u->as, &arg);
-	if (r < 0 || unw_get_reg(&cur, UNW_REG_IP, &pc) < 0 || unw_get_reg(&cur, UNW_REG_SP, &sp) < 0) {
+	if (r < 0 || unw_get_reg(&cur, UNW_REG_IP, &pc) < 0 ||
+	    unw_get_reg(&cur, UNW_REG_SP, &sp) < 0) {
 		snprintf(bt->end, sizeof(bt->end), "libunwind cannot start: %s", unw_strerror(r));
 		return;
 	}
@@ -463,8 +466,10 @@ static void walk(struct unwinder *u, const struct core_thread *t, struct backtra
 			snprintf(bt->end, sizeof(bt->end), "libunwind stops: %s", unw_strerror(r));
 			return;
 		}
-		if (unw_get_reg(&cur, UNW_REG_IP, &pc) < 0 || unw_get_reg(&cur, UNW_REG_SP, &sp) < 0) {
-			snprintf(bt->end, sizeof(bt->end), "libunwind gives no registers for the caller");
+		if (unw_get_reg(&cur, UNW_REG_IP, &pc) < 0 ||
+		    unw_get_reg(&cur, UNW_REG_SP, &sp) < 0) {
+			snprintf(bt->end, sizeof(bt->end),
+				 "libunwind gives no registers for the caller");
 			return;
 		}
 		if (fixed_sp) {
@@ -472,7 +477,8 @@ static void walk(struct unwinder *u, const struct core_thread *t, struct backtra
 			sp = fixed_sp;
 		}
 		if (pc == 0) {
-			snprintf(bt->end, sizeof(bt->end), "the outermost frame (return address 0)");
+			snprintf(bt->end, sizeof(bt->end),
+				 "the outermost frame (return address 0)");
 			return;
 		}
 		if ((f->flags & FRAME_NO_CFI) && !is_code(u, pc)) {

@@ -26,7 +26,7 @@
 #include "modules.h"
 #include "symbols.h"
 
-#define FRAME_SIGNAL 1u		/* a signal trampoline: the frame above it was interrupted there */
+#define FRAME_SIGNAL 1u		/* a signal trampoline: the frame above it was interrupted */
 #define FRAME_NO_CFI 2u		/* no call-frame table covers its pc: its caller was found by
 				 * libunwind's frame-pointer rule (or not at all) */
 
@@ -59,9 +59,9 @@ struct unwinder {
 	struct modules mods;
 	struct symbols syms;
 	struct eh_table *eh;	/* per module, parsed on first use */
-	void *as;		/* libunwind's unw_addr_space_t; NULL when the machine is not x86_64 */
+	void *as;		/* libunwind's unw_addr_space_t; NULL off x86_64 */
 	const char *why_not;	/* why there is no address space */
-	struct mem_page *pages;	/* a small cache of memory pages for libunwind's word reads */
+	struct mem_page *pages;	/* a small page cache for libunwind's word reads */
 	struct backtrace **threads;	/* per thread, unwound on first use */
 };
 
