@@ -21,13 +21,13 @@ Normalisations, all of them:
   (".constprop.0", ".isra.0", ".part.0", ".cold") or a C++ parameter list, or when both are
   symbols at one address of the same object (nm of the file and of its build-id debug file:
   pause and __libc_pause, __clone3 and clone3).  Where no symbol holds a pc (corefs "??") gdb
-  may name the symbol before it: such frames are compared by pc only.  In the C library gdb unwinds pthread_kill with
-  one frame more than eu-stack and corefs (a cold fragment, __pthread_kill_esrch), so gdb is
-  compared frame for frame on the program's own objects (with the signal frames between them),
-  and name for name on every frame both give at the same pc.  gdb is not compared on the
-  variant without call-frame tables: its prologue analysis goes wrong there (above a function
-  with locals it makes a frame of a stack address and stops; above a thread's first function it
-  loses start_thread), where eu-stack, the program and corefs agree.
+  may name the symbol before it: such frames are compared by pc only.  In the C library gdb
+  unwinds pthread_kill with one frame more than eu-stack and corefs (a cold fragment,
+  __pthread_kill_esrch), so gdb is compared frame for frame on the program's own objects (with
+  the signal frames between them), and name for name on every frame both give at the same pc.
+  gdb is not compared on the variant without call-frame tables: its prologue analysis goes wrong
+  there (above a function with locals it makes a frame of a stack address and stops; above a
+  thread's first function it loses start_thread), where eu-stack, the program and corefs agree.
 * eu-unstrip -n lists the objects whose headers are in the core; corefs also lists those whose
   headers come from a file on this machine that files.c presumes to be the mapped one (status
   "presumed"), left out of the comparison.  eu-unstrip extends the executable and the vDSO (found
@@ -78,7 +78,8 @@ print("JSON" + json.dumps(out))
 '''
 
 Frame = collections.namedtuple("Frame", "pc name offset module signal")
-STACK_LINE = re.compile(r"^#(\d+) 0x([0-9a-f]+) (\?\?|.*\+0x[0-9a-f]+) \((.*)\)( \[signal frame\])?$")
+STACK_LINE = re.compile(
+    r"^#(\d+) 0x([0-9a-f]+) (\?\?|.*\+0x[0-9a-f]+) \((.*)\)( \[signal frame\])?$")
 
 
 def parse_stack(text):
@@ -342,7 +343,8 @@ def test_stacks_agree_with_gdb(made, variant, producer, tmp_path):
             # where no symbol holds the pc (corefs "??"), gdb may give the symbol before it
             if g and not g["sigtramp"] and not f.signal and f.name is not None:
                 compared += 1
-                assert same_function(f.name, g["name"], f.module), (tid, hex(f.pc), f.name, g["name"])
+                assert same_function(f.name, g["name"], f.module), \
+                    (tid, hex(f.pc), f.name, g["name"])
         assert compared >= len([x for x in ours_own if x[1]]), f"thread {tid}: few frames shared"
 
 
@@ -506,8 +508,8 @@ def expected_sections():
     out = {}
     for i in range(1, len(parts), 2):
         if m := re.search(r"```json\n(.*?)\n```", parts[i + 1], re.S):
-            companions = re.findall(r"`([^`]+)`", re.search(r"Companion files: (.*)", parts[i + 1])[1]) \
-                if "Companion files:" in parts[i + 1] else []
+            line = re.search(r"Companion files: (.*)", parts[i + 1])
+            companions = re.findall(r"`([^`]+)`", line[1]) if line else []
             out[parts[i]] = (json.loads(m[1]), companions)
     return out
 

@@ -58,12 +58,14 @@ static struct pair *linker_table(size_t *n)
 		const unsigned char *p;
 		uint32_t count;
 
-		if (!gelf_getshdr(scn, &sh) || strcmp(elf_strptr(elf, shstrndx, sh.sh_name), ".eh_frame_hdr"))
+		if (!gelf_getshdr(scn, &sh) ||
+		    strcmp(elf_strptr(elf, shstrndx, sh.sh_name), ".eh_frame_hdr"))
 			continue;
 		d = elf_rawdata(scn, NULL);
 		p = d->d_buf;
 		/* version 1, eh_frame_ptr pcrel|sdata4, fde_count udata4, table datarel|sdata4 */
-		if (!CHECK(d->d_size >= 12 && p[0] == 1 && p[1] == 0x1b && p[2] == 0x03 && p[3] == 0x3b))
+		if (!CHECK(d->d_size >= 12 && p[0] == 1 && p[1] == 0x1b && p[2] == 0x03 &&
+			   p[3] == 0x3b))
 			break;
 		memcpy(&count, p + 8, 4);
 		if (!CHECK(12 + (size_t)count * 8 <= d->d_size))
@@ -73,7 +75,8 @@ static struct pair *linker_table(size_t *n)
 			int32_t e[2];
 
 			memcpy(e, p + 12 + 8 * i, 8);
-			out[i] = (struct pair){ sh.sh_addr + (int64_t)e[0], sh.sh_addr + (int64_t)e[1] };
+			out[i] = (struct pair){ sh.sh_addr + (int64_t)e[0],
+						sh.sh_addr + (int64_t)e[1] };
 		}
 		*n = count;
 	}
