@@ -38,18 +38,23 @@ static struct slot *new_slot(struct cores *cs, const char *name, const char *pat
 	return s;
 }
 
-int cores_init_one(struct cores *cs, struct core *core, const char *path, const char *sysroot,
-		   bool fill, bool debug)
+static void setup(struct cores *cs, const char *sysroot, bool fill, bool debug)
 {
-	struct stat st;
-	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-
 	memset(cs, 0, sizeof(*cs));
 	pthread_mutex_init(&cs->lock, NULL);
 	cs->events_fd = -1;
 	cs->sysroot = sysroot;
 	cs->fill = fill;
 	cs->debug = debug;
+}
+
+int cores_init_one(struct cores *cs, struct core *core, const char *path, const char *sysroot,
+		   bool fill, bool debug)
+{
+	struct stat st;
+	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+
+	setup(cs, sysroot, fill, debug);
 	if (fstat(core->fd, &st) < 0)
 		return -errno;
 	if (!new_slot(cs, name, path, &st, core))
@@ -214,12 +219,7 @@ int cores_init_dir(struct cores *cs, const char *dir, const char *sysroot, bool 
 {
 	struct stat st;
 
-	memset(cs, 0, sizeof(*cs));
-	pthread_mutex_init(&cs->lock, NULL);
-	cs->events_fd = -1;
-	cs->sysroot = sysroot;
-	cs->fill = fill;
-	cs->debug = debug;
+	setup(cs, sysroot, fill, debug);
 	if (stat(dir, &st) < 0)
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
