@@ -36,11 +36,12 @@ FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c \
                formats/modules.c formats/symbols.c formats/unwind.c formats/ehframe.c
 FS_LIB_SRC  := fs/buf.c fs/render.c fs/render_stack.c fs/render_proc.c fs/nodes.c fs/procroot.c
 FS_SRC      := fs/fuse_ops.c fs/cores.c fs/control.c fs/main.c
+REVIVE_SRC  := revive/linux.c revive/plan.c revive/glibc.c revive/xstate.c revive/util.c
 LIB_SRC     := $(FORMATS_SRC) $(FS_LIB_SRC)
 
 BUILD     := build
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
-FS_OBJ    := $(FS_SRC:%.c=$(BUILD)/%.o)
+FS_OBJ    := $(FS_SRC:%.c=$(BUILD)/%.o) $(REVIVE_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all clean install deps check unit integration demo bench fuzz
 all: corefs
@@ -48,7 +49,7 @@ all: corefs
 corefs: $(LIB_OBJ) $(FS_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: %.c $(wildcard formats/*.h fs/*.h) Makefile
+$(BUILD)/%.o: %.c $(wildcard formats/*.h fs/*.h revive/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 

@@ -1,0 +1,198 @@
+/* revive/glibc.c — where glibc keeps what it registered with the kernel, for every thread.
+ *
+ * glibc registers three things per thread that no core holds: clear_child_tid (&pd->tid, which
+ * pthread_join waits on), the robust futex list (&pd->robust_head) and the rseq area (at the
+ * thread pointer + __rseq_offset).  Their places come from the target's own libraries, never
+ * from this build: the offset of pd->tid from libc's _thread_db_pthread_tid (the descriptor
+ * libthread_db reads), __rseq_offset and __rseq_size from ld.so as the core's memory holds
+ * them, and the robust list head found in each thread's struct pthread as glibc leaves it (a
+ * list head pointing at itself, then the futex offset).  Each is checked against every thread
+ * of the core before use: the thread pointer must point at itself (x86_64's TCB), pd->tid must
+ * be that thread's tid, the robust heads must agree.  What fails is said in g->why. */
+#include <elf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "plan.h"
+
+#define RSEQ_MIN_LEN 32u	/* the kernel's original struct rseq, the least it accepts */
+#define ROBUST_SCAN 64u		/* bytes after pd->tid searched for the robust list head */
+
+enum { W_TID, W_RSEQ_OFFSET, W_RSEQ_SIZE, W_CURBRK, W_COUNT };
+
+static const char *const wanted[W_COUNT] = {
+	[W_TID] = "_thread_db_pthread_tid",
+	[W_RSEQ_OFFSET] = "__rseq_offset",
+	[W_RSEQ_SIZE] = "__rseq_size",
+	[W_CURBRK] = "__curbrk",
+};
+
+/* Runtime addresses of the wanted symbols one mapped file defines. */
+static void scan_file(const struct disk_file *d, uint64_t *addr, bool *found)
+{
+	Elf *elf;
+	Elf_Scn *scn = NULL;
+	size_t phnum;
+	uint64_t bias = 0;
+	bool have_bias = false;
+	int fd = open(d->disk_path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &phnum) != 0)
+		goto out;
+	for (size_t i = 0; i < phnum && !have_bias; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && ph.p_offset == 0) {
+			bias = d->header_addr - (ph.p_vaddr & ~(uint64_t)(PLAN_PAGE - 1));
+			have_bias = true;
+		}
+	}
+	while (have_bias && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+		size_t n;
+
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
+		    !sh.sh_entsize || !(data = elf_getdata(scn, NULL)))
+			continue;
+		n = sh.sh_size / sh.sh_entsize;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Sym sym;
+			const char *name;
+
+			if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF ||
+			    !(name = elf_strptr(elf, sh.sh_link, sym.st_name)))
+				continue;
+			for (int w = 0; w < W_COUNT; w++)
+				if (!found[w] && !strcmp(name, wanted[w])) {
+					addr[w] = bias + sym.st_value;
+					found[w] = true;
+				}
+		}
+	}
+out:
+	if (elf)
+		elf_end(elf);
+	close(fd);
+}
+
+static bool read_u32(struct memory *m, uint64_t addr, uint32_t *v)
+{
+	return memory_read(m, addr, v, 4) == 4;
+}
+
+static bool read_u64(struct memory *m, uint64_t addr, uint64_t *v)
+{
+	return memory_read(m, addr, v, 8) == 8;
+}
+
+/* pd->tid: the descriptor is {bits, count, offset}; every thread must hold its tid there. */
+static void find_tid(struct memory *m, const struct plan_thread *t, size_t nt, uint64_t desc,
+		     struct glibc_layout *g)
+{
+	uint32_t d[3];
+
+	if (memory_read(m, desc, d, sizeof(d)) != (ssize_t)sizeof(d) || d[0] != 32 || d[1] != 1) {
+		snprintf(g->why, sizeof(g->why), "libc's _thread_db_pthread_tid is unreadable or not "
+			 "a 32-bit field: glibc's cached tids are not patched");
+		return;
+	}
+	for (size_t i = 0; i < nt; i++) {
+		uint64_t self;
+		uint32_t tid;
+
+		if (!read_u64(m, t[i].fs_base, &self) || self != t[i].fs_base ||
+		    !read_u32(m, t[i].fs_base + d[2], &tid) || (int32_t)tid != t[i].ct->tid) {
+			snprintf(g->why, sizeof(g->why), "thread %d's struct pthread does not hold its "
+				 "tid at offset %u: pthread_join, clear_child_tid and glibc's cached "
+				 "tids are left as they are", t[i].ct->tid, d[2]);
+			return;
+		}
+	}
+	g->tid = true;
+	g->tid_off = d[2];
+}
+
+/* The robust list head: a word pointing at itself (no robust mutex held) followed by the futex
+ * offset, shortly after pd->tid; one place that holds in every thread. */
+static void find_robust(struct memory *m, const struct plan_thread *t, size_t nt,
+			struct glibc_layout *g)
+{
+	for (uint32_t off = (g->tid_off + 4 + 7) & ~7u; off < g->tid_off + ROBUST_SCAN; off += 8) {
+		bool ok = true, self_seen = false;
+		int64_t futex_offset = 0;
+
+		for (size_t i = 0; i < nt && ok; i++) {
+			uint64_t head = t[i].fs_base + off, list, fo;
+
+			if (!read_u64(m, head, &list) || !read_u64(m, head + 8, &fo)) {
+				ok = false;
+				break;
+			}
+			if (i == 0)
+				futex_offset = (int64_t)fo;
+			self_seen |= list == head;
+			ok = list != 0 && (int64_t)fo == futex_offset && futex_offset != 0 &&
+			     futex_offset > -4096 && futex_offset < 4096;
+		}
+		if (ok && self_seen) {
+			g->robust = true;
+			g->robust_off = off;
+			return;
+		}
+	}
+}
+
+void glibc_find(const struct revive_source *src, const struct plan_thread *t, size_t nt,
+		struct glibc_layout *g)
+{
+	struct memory *m = src->mem;
+	uint64_t addr[W_COUNT] = { 0 }, v;
+	bool found[W_COUNT] = { false };
+	uint32_t size;
+
+	memset(g, 0, sizeof(*g));
+	for (size_t i = 0; i < src->files->nfiles; i++) {
+		const struct disk_file *d = &src->files->files[i];
+		bool all = true;
+
+		if (!disk_file_usable(d) || !d->header_addr)
+			continue;
+		scan_file(d, addr, found);
+		for (int w = 0; w < W_COUNT; w++)
+			all &= found[w];
+		if (all)
+			break;
+	}
+	if (found[W_CURBRK] && read_u64(m, addr[W_CURBRK], &v))
+		g->curbrk = v;
+	if (!found[W_TID]) {
+		snprintf(g->why, sizeof(g->why), "no _thread_db_pthread_tid in the mapped libraries "
+			 "(not glibc, or its libc is not on this machine): clear_child_tid, the robust "
+			 "lists and glibc's cached tids are not restored");
+	} else {
+		find_tid(m, t, nt, addr[W_TID], g);
+		if (g->tid)
+			find_robust(m, t, nt, g);
+		if (g->tid && !g->robust)
+			snprintf(g->why, sizeof(g->why), "the robust list heads were not found in the "
+				 "threads' struct pthread: robust mutexes of a dying thread are not "
+				 "released");
+	}
+	if (found[W_RSEQ_OFFSET] && found[W_RSEQ_SIZE] && read_u64(m, addr[W_RSEQ_OFFSET], &v) &&
+	    read_u32(m, addr[W_RSEQ_SIZE], &size) && size) {
+		g->rseq = true;
+		g->rseq_off = (int64_t)v;
+		g->rseq_len = size < RSEQ_MIN_LEN ? RSEQ_MIN_LEN : size;
+	} else if (!g->why[0] && found[W_TID]) {
+		snprintf(g->why, sizeof(g->why), "ld.so's __rseq_offset/__rseq_size were not found or "
+			 "rseq was off: rseq is not registered");
+	}
+}

@@ -1,0 +1,627 @@
+/* revive/plan.c — from the model to the plan of a revival (see plan.h).
+ *
+ * Stages: refuse what this machine cannot run; lay out every mapping of the maps view with the
+ * source of its bytes; the mm fields (code and data bounds from the executable's program
+ * headers, brk from [heap] and glibc's __curbrk, stack and arg/env bounds from the stack);
+ * the threads (registers as PTRACE_SETREGS takes them, glibc's areas); what will be lost. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <libelf.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../formats/arch.h"
+#include "../formats/util.h"
+#include "plan.h"
+
+#define NT_FPREGSET_ 2u
+#define NT_X86_XSTATE_ 0x202u
+#define AT_SYSINFO_EHDR_ 33
+#define X86_VSYSCALL UINT64_C(0xffffffffff600000)
+/* The user address space of x86_64 with 4-level paging; 5-level (la57) reaches 2^56. */
+#define TASK_SIZE_47 UINT64_C(0x7ffffffff000)
+#define TASK_SIZE_56 UINT64_C(0xfffffffffff000)
+/* Above this many bytes of written file pages, map them from the core instead of comparing
+ * them with the file's page by page (kernel cores only). */
+#define OVERLAY_LIMIT (UINT64_C(8) << 20)
+/* user_regs_struct offsets (x86_64). */
+#define REG_RAX (10 * 8)
+#define REG_ORIG_RAX (15 * 8)
+#define REG_FS_BASE (21 * 8)
+#define ERESTARTNOHAND_ 514
+#define ERESTART_RESTARTBLOCK_ 516
+
+int revive_fail(struct revive_error *err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->err = errnum;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void plan_lost(struct plan *p, const char *fmt, ...)
+{
+	char **grown, *s;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	grown = realloc(p->lost, (p->nlost + 1) * sizeof(*grown));
+	if (!grown) {
+		free(s);
+		return;
+	}
+	p->lost = grown;
+	p->lost[p->nlost++] = s;
+}
+
+/* The top of the user address space: 2^47 with 4-level paging, 2^56 when the kernel runs 5-level
+ * paging (it then leaves la57 among the cpu flags). */
+static uint64_t task_size(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[4096];
+	bool la57 = false;
+
+	while (f && !la57 && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "flags", 5))
+			la57 = strstr(line, " la57") != NULL;
+	if (f)
+		fclose(f);
+	return la57 ? TASK_SIZE_56 : TASK_SIZE_47;
+}
+
+static int prot_of(const char *perms)
+{
+	return (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+	       (perms[2] == 'x' ? PROT_EXEC : 0);
+}
+
+static struct region *add_region(struct plan *p, size_t *cap, const struct core_vma *v,
+				 uint64_t start, uint64_t end, enum region_src src)
+{
+	struct region *r;
+
+	if (p->nr == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 64;
+		struct region *g = realloc(p->r, ncap * sizeof(*g));
+
+		if (!g)
+			return NULL;
+		p->r = g;
+		*cap = ncap;
+	}
+	r = &p->r[p->nr++];
+	memset(r, 0, sizeof(*r));
+	r->start = start;
+	r->end = end;
+	r->src = src;
+	r->prot = prot_of(v->perms);
+	r->what = v->name ? v->name : "anonymous memory";
+	return r;
+}
+
+static size_t file_index(struct plan *p, const struct disk_file *d)
+{
+	struct plan_file *g;
+
+	for (size_t i = 0; i < p->nfiles; i++)
+		if (!strcmp(p->files[i].path, d->disk_path))
+			return i;
+	g = realloc(p->files, (p->nfiles + 1) * sizeof(*g));
+	if (!g)
+		return SIZE_MAX;
+	p->files = g;
+	g[p->nfiles].path = strdup(d->disk_path);
+	g[p->nfiles].fd = -1;
+	if (!g[p->nfiles].path)
+		return SIZE_MAX;
+	return p->nfiles++;
+}
+
+static bool is_vdso_family(const struct core_vma *v)
+{
+	return v->name && (!strcmp(v->name, "[vdso]") || !strcmp(v->name, "[vvar]") ||
+			   !strcmp(v->name, "[vvar_vclock]"));
+}
+
+static const char *status_words(const struct disk_file *d)
+{
+	if (!d)
+		return "not a file on this machine";
+	switch (d->status) {
+	case DISK_DIFFERENT:
+		return "a different file here";
+	case DISK_MISSING:
+		return "missing here";
+	default:
+		return "usable";
+	}
+}
+
+/* The view of the core shifted by `shift` bytes, added when new; SIZE_MAX when out of memory. */
+static size_t view_index(struct plan *p, uint64_t shift)
+{
+	uint64_t *g;
+
+	for (size_t i = 0; i < p->nviews; i++)
+		if (p->views[i] == shift)
+			return i;
+	g = realloc(p->views, (p->nviews + 1) * sizeof(*g));
+	if (!g)
+		return SIZE_MAX;
+	p->views = g;
+	g[p->nviews] = shift;
+	return p->nviews++;
+}
+
+/* How many bytes from core offset `off` a view can map: whole pages within its size (a loop
+ * device counts whole 512-byte sectors of what follows its start). */
+static uint64_t mappable(const struct plan *p, uint64_t off, uint64_t len)
+{
+	uint64_t size = p->src->core->file_size, shift = off % PLAN_PAGE;
+
+	if (shift)
+		size = size < shift ? 0 : shift + ((size - shift) & ~(uint64_t)511);
+	if (off >= size)
+		return 0;
+	return MIN(len, size - off) & ~(uint64_t)(PLAN_PAGE - 1);
+}
+
+/* One vma of the maps view: its regions. */
+static int lay_out(struct plan *p, size_t *cap, const struct core_vma *v, struct revive_error *err)
+{
+	const struct core_segment *s = v->seg;
+	uint64_t avail = s ? MIN(s->avail, v->end - v->start) : 0;
+	uint64_t filesz = s ? MIN(s->filesz, v->end - v->start) : 0;
+	uint64_t mapped = 0;
+	bool stack = v->name && !strcmp(v->name, "[stack]");
+	const char *name = v->name ? v->name : "anonymous memory";
+	struct region *r;
+
+	if (v->file && disk_file_usable(v->disk) && !(v->perms[3] == 's' && avail)) {
+		/* The file itself: maps shows its path, text the core left out is its text. */
+		uint64_t big = avail > OVERLAY_LIMIT && s->offset % PLAN_PAGE == 0
+				       ? mappable(p, s->offset, avail) : 0;
+
+		if (big) {
+			r = add_region(p, cap, v, v->start, v->start + big, SRC_CORE);
+			if (!r || (r->view = view_index(p, 0)) == SIZE_MAX)
+				goto oom;
+			r->core_off = s->offset;
+			r->core_len = big;
+			plan_lost(p, "%s at 0x%" PRIx64 ": the %" PRIu64 " MiB of it the core holds are "
+				  "mapped from the core file, which maps shows in its place", name,
+				  v->start, big >> 20);
+			if (v->start + big == v->end)
+				return 0;
+		}
+		r = add_region(p, cap, v, v->start + big, v->end, SRC_FILE);
+		if (!r)
+			goto oom;
+		r->file = file_index(p, v->disk);
+		if (r->file == SIZE_MAX)
+			goto oom;
+		r->file_off = v->offset + big;
+		if (avail > big) {
+			r->core_off = s->offset + big;
+			r->core_len = avail - big;
+		}
+		if (filesz > avail)
+			plan_lost(p, "%s at 0x%" PRIx64 ": %" PRIu64 " bytes the core was cut before "
+				  "are the file's, not what the process had written there", name,
+				  v->start + avail, filesz - avail);
+		return 0;
+	}
+
+	/* Anonymous memory, or a file this machine cannot give: the core's bytes, zeros after. */
+	if (v->file)
+		plan_lost(p, "%s (%s) at 0x%" PRIx64 "-0x%" PRIx64 ": %s; %s", name,
+			  status_words(v->disk), v->start, v->end,
+			  avail ? "the core's bytes are used, the rest reads as zeros"
+				: "it reads as zeros",
+			  v->perms[3] == 's' ? "and the shared mapping is now private" : "anonymous");
+	else if (s && filesz == 0 && v->end > v->start && prot_of(v->perms))
+		plan_lost(p, "%s at 0x%" PRIx64 "-0x%" PRIx64 ": not in the core (MADV_DONTDUMP or "
+			  "coredump_filter); it reads as zeros", name, v->start, v->end);
+	else if (filesz > avail)
+		plan_lost(p, "%s at 0x%" PRIx64 ": %" PRIu64 " bytes the core was cut before read "
+			  "as zeros", name, v->start + avail, filesz - avail);
+	if (v->perms[3] == 's' && !v->file)
+		plan_lost(p, "shared memory at 0x%" PRIx64 " is now private", v->start);
+
+	/* The stack stays anonymous: the kernel reads cmdline and environ from anonymous pages
+	 * only. */
+	if (avail && !stack)
+		mapped = mappable(p, s->offset, avail);
+	if (mapped) {
+		r = add_region(p, cap, v, v->start, v->start + mapped, SRC_CORE);
+		if (!r || (r->view = view_index(p, s->offset % PLAN_PAGE)) == SIZE_MAX)
+			goto oom;
+		r->core_off = s->offset - p->views[r->view];
+		r->core_len = mapped;
+	}
+	if (v->start + mapped == v->end)
+		return 0;
+	r = add_region(p, cap, v, v->start + mapped, v->end, SRC_ANON);
+	if (!r)
+		goto oom;
+	r->stack = stack;
+	if (avail > mapped) {
+		r->core_off = s->offset + mapped;
+		r->core_len = avail - mapped;
+	}
+	return 0;
+oom:
+	return revive_fail(err, ENOMEM, "revive: out of memory");
+}
+
+static int lay_out_all(struct plan *p, struct revive_error *err)
+{
+	const struct core_vmas *vm = p->src->vmas;
+	uint64_t limit = task_size();
+	size_t cap = 0;
+
+	for (size_t i = 0; i < vm->n; i++) {
+		const struct core_vma *v = &vm->v[i];
+
+		if (v->start == X86_VSYSCALL)
+			continue;	/* the kernel's own page in every process, not a mapping */
+		if (v->end > limit || v->end <= v->start)
+			return revive_fail(err, EINVAL, "revive: %s at 0x%" PRIx64 "-0x%" PRIx64
+					   " lies outside this machine's user address space "
+					   "(below 0x%" PRIx64 "): it cannot be mapped",
+					   v->name ? v->name : "a mapping", v->start, v->end, limit);
+		if (v->start % PLAN_PAGE || v->end % PLAN_PAGE)
+			return revive_fail(err, EINVAL, "revive: the mapping at 0x%" PRIx64 "-0x%"
+					   PRIx64 " is not page-aligned", v->start, v->end);
+		if (is_vdso_family(v)) {
+			if (!strcmp(v->name, "[vdso]")) {
+				p->vdso_start = v->start;
+				p->vdso_end = v->end;
+			} else if (!p->vvar_start || v->start < p->vvar_start) {
+				p->vvar_start = v->start;
+			}
+			continue;
+		}
+		if (lay_out(p, &cap, v, err) < 0)
+			return -1;
+	}
+	if (!p->vvar_start)
+		p->vvar_start = p->vdso_start;
+	return 0;
+}
+
+/* --- the mm fields ------------------------------------------------------------------------- */
+
+/* start_code..end_data as the kernel's ELF loader sets them, from the executable's program
+ * headers (the core's copy of its header page, else the file) and where it was loaded. */
+static bool exe_bounds(struct plan *p)
+{
+	const struct core *c = p->src->core;
+	const char *exe = core_exe_path(c);
+	const struct core_mapped_file *h = NULL;
+	const struct disk_file *d;
+	unsigned char page[PLAN_PAGE];
+	Elf *elf = NULL;
+	int fd = -1;
+	ssize_t got;
+	size_t phnum;
+	uint64_t bias = 0, sc = UINT64_MAX, ec = 0, sd = 0, ed = 0;
+	bool first = true, ok = false;
+
+	if (!exe)
+		return false;
+	for (size_t i = 0; i < c->nfiles; i++)
+		if (c->files[i].offset == 0 && !strcmp(c->files[i].path, exe) &&
+		    (!h || c->files[i].start < h->start))
+			h = &c->files[i];
+	if (!h)
+		return false;
+	d = disk_file_of(c, p->src->files, h);
+	got = core_read_mem(c, h->start, page, sizeof(page));
+	if (got >= 64 && !memcmp(page, ELFMAG, SELFMAG))
+		elf = elf_memory((char *)page, (size_t)got);
+	else if (disk_file_usable(d) && (fd = open(d->disk_path, O_RDONLY | O_CLOEXEC)) >= 0)
+		elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_getphdrnum(elf, &phnum) != 0)
+		goto out;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (first) {
+			bias = h->start - (ph.p_vaddr & ~(uint64_t)(PLAN_PAGE - 1));
+			first = false;
+		}
+		if ((ph.p_flags & PF_X) && ph.p_vaddr < sc)
+			sc = ph.p_vaddr;
+		if (ph.p_vaddr > sd)
+			sd = ph.p_vaddr;
+		if ((ph.p_flags & PF_X) && ph.p_vaddr + ph.p_filesz > ec)
+			ec = ph.p_vaddr + ph.p_filesz;
+		if (ph.p_vaddr + ph.p_filesz > ed)
+			ed = ph.p_vaddr + ph.p_filesz;
+	}
+	if (first || sc == UINT64_MAX)
+		goto out;
+	p->start_code = sc + bias;
+	p->end_code = ec + bias;
+	p->start_data = sd + bias;
+	p->end_data = ed + bias;
+	ok = p->start_code < p->end_code && p->start_data <= p->end_data;
+out:
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static const struct core_vma *vma_named(const struct core_vmas *vm, const char *name)
+{
+	for (size_t i = 0; i < vm->n; i++)
+		if (vm->v[i].name && !strcmp(vm->v[i].name, name))
+			return &vm->v[i];
+	return NULL;
+}
+
+static void mm_fields(struct plan *p, uint64_t curbrk)
+{
+	const struct revive_source *src = p->src;
+	const struct core_vma *heap = vma_named(src->vmas, "[heap]");
+	const struct core_vma *stack = vma_named(src->vmas, "[stack]");
+	const struct proc_args *a = src->args;
+	const struct core_thread *main_thread = core_main_thread(src->core);
+	uint64_t top = 0;
+
+	if (!exe_bounds(p)) {
+		/* Nothing better: the lowest executable mapping.  Only /proc/PID/stat shows these. */
+		for (size_t i = 0; i < p->nr; i++)
+			if (p->r[i].prot & PROT_EXEC) {
+				p->start_code = p->r[i].start;
+				p->end_code = p->r[i].end;
+				break;
+			}
+		p->start_data = p->end_data = p->end_code;
+		plan_lost(p, "the executable's program headers could not be read: /proc/PID/stat's "
+			  "code and data bounds are approximate");
+	}
+	for (size_t i = 0; i < src->vmas->n; i++) {
+		const struct core_vma *v = &src->vmas->v[i];
+
+		if (v->name && v->start < p->end_data + PLAN_PAGE && v->end > top &&
+		    v->start >= p->start_code)
+			top = v->end;
+	}
+	if (heap) {
+		p->start_brk = heap->start;
+		p->brk = curbrk >= heap->start && curbrk <= heap->end ? curbrk : heap->end;
+	} else {
+		/* No heap yet: the break sits where glibc saw it, else after the executable. */
+		p->start_brk = p->brk = curbrk && curbrk > p->end_data ? curbrk
+			: (MAX(top, p->end_data) + PLAN_PAGE - 1) & ~(uint64_t)(PLAN_PAGE - 1);
+	}
+	if (p->start_brk < p->end_data)
+		p->start_brk = p->brk = MAX(p->brk, p->end_data);
+
+	if (a && a->found) {
+		p->arg_start = a->arg_start;
+		p->arg_end = a->arg_end;
+		p->env_start = a->env_start;
+		p->env_end = a->env_end;
+		/* argc, then argv[], NULL, envp[], NULL, then the auxv the core's copy was found at. */
+		p->start_stack = a->auxv_addr - 8 * (a->envc + 1) - 8 * (a->argc + 1) - 8;
+	} else {
+		uint64_t sp = main_thread && main_thread->has_sp ? main_thread->sp : 0;
+
+		p->start_stack = stack && sp >= stack->start && sp < stack->end ? sp
+				 : stack ? stack->end - 8 : sp;
+		p->arg_start = p->arg_end = p->env_start = p->env_end = p->start_stack;
+		plan_lost(p, "argv and envp were not found on the stack (%s): /proc/PID/cmdline and "
+			  "environ are empty", a ? a->why : "no stack");
+	}
+	if (!stack)
+		plan_lost(p, "the core has no [stack] mapping: the process has no growing stack");
+}
+
+/* --- threads --------------------------------------------------------------------------------- */
+
+static const struct core_regset *regset(const struct core_thread *t, uint32_t type)
+{
+	for (size_t i = 0; i < t->nregsets; i++)
+		if (t->regsets[i].type == type)
+			return &t->regsets[i];
+	return NULL;
+}
+
+static int threads(struct plan *p, struct revive_error *err)
+{
+	const struct core *c = p->src->core;
+	size_t k = 0;
+
+	p->t = calloc(c->nthreads, sizeof(*p->t));
+	if (!p->t)
+		return revive_fail(err, ENOMEM, "revive: out of memory");
+	p->nt = c->nthreads;
+	p->pid = c->pid;
+	for (size_t i = 0; i < c->nthreads; i++)
+		if (c->threads[i].tid == c->pid)
+			p->has_main = true;
+	for (size_t pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < c->nthreads; i++) {
+			const struct core_thread *ct = &c->threads[i];
+			struct plan_thread *t;
+			int64_t rax, orig;
+
+			if ((ct->tid == c->pid) != (pass == 0))
+				continue;
+			t = &p->t[k++];
+			t->ct = ct;
+			if (!ct->gregs || ct->gregs_size != sizeof(t->regs))
+				return revive_fail(err, EINVAL, "revive: thread %d's general registers "
+						   "are %zu bytes, not x86_64's %zu", ct->tid,
+						   ct->gregs_size, sizeof(t->regs));
+			memcpy(t->regs, ct->gregs, sizeof(t->regs));
+			memcpy(&t->fs_base, t->regs + REG_FS_BASE, 8);
+			memcpy(&rax, t->regs + REG_RAX, 8);
+			memcpy(&orig, t->regs + REG_ORIG_RAX, 8);
+			if (orig >= 0 && rax == -ERESTART_RESTARTBLOCK_) {
+				/* No restart block in a core: re-issue the call with its arguments. */
+				rax = -ERESTARTNOHAND_;
+				memcpy(t->regs + REG_RAX, &rax, 8);
+				t->restart_block = true;
+			}
+			t->sighold = ct->sighold;
+			t->xstate = regset(ct, NT_X86_XSTATE_);
+			t->fpregs = regset(ct, NT_FPREGSET_);
+		}
+	}
+	return 0;
+}
+
+/* glibc's areas of each thread, where the checks in glibc_find allowed them. */
+static void thread_areas(struct plan *p)
+{
+	struct glibc_layout *g = &p->glibc;
+	unsigned restarts = 0;
+
+	for (size_t i = 0; i < p->nt; i++) {
+		struct plan_thread *t = &p->t[i];
+		int32_t cpu;
+
+		if (g->tid)
+			t->tid_addr = t->fs_base + g->tid_off;
+		if (g->robust)
+			t->robust_addr = t->fs_base + g->robust_off;
+		/* rseq: registered when the area's cpu_id is a cpu (-1: never, -2: failed). */
+		if (g->rseq && memory_read(p->src->mem, t->fs_base + (uint64_t)g->rseq_off + 4, &cpu,
+					   4) == 4 && cpu >= 0)
+			t->rseq_addr = t->fs_base + (uint64_t)g->rseq_off;
+		restarts += t->restart_block;
+	}
+	if (g->why[0])
+		plan_lost(p, "%s", g->why);
+	for (size_t i = 0; i < p->nt; i++)
+		if (p->t[i].restart_block)
+			plan_lost(p, "thread %d was in a sleep the kernel restarts through its restart "
+				  "block, which no core holds: the call is made again with its "
+				  "original arguments (a relative sleep starts over in full; rax reads "
+				  "-514, not -516)", p->t[i].ct->tid);
+}
+
+/* --- the whole plan ---------------------------------------------------------------------------- */
+
+static int refuse(const struct core *c, struct revive_error *err)
+{
+#ifndef __x86_64__
+	return revive_fail(err, ENOSYS, "revive: revival is implemented for x86_64 machines only");
+#endif
+	if (c->os != CORE_OS_LINUX)
+		return revive_fail(err, EINVAL, "revive: this is a %s core; only Linux cores can be "
+				   "revived", c->os == CORE_OS_NETBSD ? "NetBSD" : "macOS");
+	if (c->machine != EM_X86_64 || c->elf_class != ELFCLASS64)
+		return revive_fail(err, EINVAL, "revive: this core is of an %s process (%s); only "
+				   "x86_64 processes can be revived on this x86_64 machine",
+				   c->arch->name, c->format);
+	if (c->nthreads == 0)
+		return revive_fail(err, EINVAL, "revive: the core holds no thread (no NT_PRSTATUS), "
+				   "so no registers to start from");
+	if (c->pid <= 0)
+		return revive_fail(err, EINVAL, "revive: the core names no process id");
+	return 0;
+}
+
+int plan_build(const struct revive_source *src, struct plan *p, struct revive_error *err)
+{
+	const struct core *c = src->core;
+	const char *exe = core_exe_path(c);
+
+	memset(p, 0, sizeof(*p));
+	p->src = src;
+	if (view_index(p, 0) == SIZE_MAX)
+		return revive_fail(err, ENOMEM, "revive: out of memory");
+	if (refuse(c, err) < 0 || lay_out_all(p, err) < 0 || threads(p, err) < 0)
+		return -1;
+	glibc_find(src, p->t, p->nt, &p->glibc);
+	thread_areas(p);
+	mm_fields(p, p->glibc.curbrk);
+	p->auxv = c->auxv_raw;
+	p->auxv_size = c->auxv_size;
+	if (c->psinfo.present)
+		memcpy(p->comm, c->psinfo.fname, MIN(strlen(c->psinfo.fname), sizeof(p->comm) - 1));
+	if (exe) {
+		for (size_t i = 0; i < src->files->nfiles; i++) {
+			const struct disk_file *d = &src->files->files[i];
+
+			if (!strcmp(d->path, exe) && disk_file_usable(d))
+				p->exe = strdup(d->disk_path);
+		}
+	}
+	if (!p->exe)
+		plan_lost(p, "the executable %s is %s: /proc/PID/exe does not name it", exe ? exe : "",
+			  exe ? "not usable on this machine" : "unknown");
+	for (size_t i = 0; i < p->nr; i++)
+		if (p->r[i].src == SRC_CORE)
+			p->coredump_filter = 0x37;	/* default 0x33 + file-backed private */
+	if (p->coredump_filter)
+		plan_lost(p, "memory the core holds is mapped from the core file%s: maps shows that "
+			  "path for anonymous memory, and coredump_filter is 0x37 so a core of this "
+			  "process holds it", p->nviews > 1 ? " (through a read-only loop device where "
+			  "its segments are not page-aligned)" : "");
+	if (!p->has_main)
+		plan_lost(p, "the main thread (%d) had exited: its place is taken by a thread that "
+			  "exits at once", c->pid);
+	if (c->producer == CORE_BY_GDB)
+		plan_lost(p, "gdb's gcore writes signal masks as 0, writes PROT_NONE pages as "
+			  "readable and leaves out [vvar]: so they are here");
+	plan_lost(p, "signal handlers, pending signals, the alternate signal stack, timers, rlimits, "
+		  "credentials and seccomp filters are in no core: signals are at SIG_DFL, nothing "
+		  "is pending, the rest is the reviver's");
+	plan_lost(p, "thread names other than the process's are in no core");
+	return 0;
+}
+
+int plan_open_files(struct plan *p, struct revive_error *err)
+{
+	for (size_t i = 0; i < p->nfiles; i++) {
+		p->files[i].fd = open(p->files[i].path, O_RDONLY | O_CLOEXEC);
+		if (p->files[i].fd < 0)
+			return revive_fail(err, errno, "revive: %s: %s", p->files[i].path,
+					   strerror(errno));
+	}
+	return 0;
+}
+
+void plan_free(struct plan *p)
+{
+	for (size_t i = 0; i < p->nfiles; i++) {
+		if (p->files[i].fd >= 0)
+			close(p->files[i].fd);
+		free(p->files[i].path);
+	}
+	for (size_t i = 0; i < p->nlost; i++)
+		free(p->lost[i]);
+	free(p->files);
+	free(p->views);
+	free(p->r);
+	free(p->t);
+	free(p->lost);
+	free(p->exe);
+	memset(p, 0, sizeof(*p));
+}
