@@ -113,7 +113,8 @@ int control_render(struct control *ctl, struct buf *out)
 	return 0;
 }
 
-static int revive(struct control *ctl, char *args, char *save)
+/* `revive` with its arguments: the words strtok_r has left in *save. */
+static int revive(struct control *ctl, char **save)
 {
 	const struct view *v = ctl->view;
 	struct revive_source src = { v->core, v->files, v->vmas, v->mem, v->args };
@@ -123,7 +124,7 @@ static int revive(struct control *ctl, char *args, char *save)
 	struct revive_status st;
 	char *word;
 
-	for (word = args; word; word = strtok_r(NULL, " \t", &save)) {
+	while ((word = strtok_r(NULL, " \t", save))) {
 		static const char *const keys[] = { "stdin=", "stdout=", "stderr=", "cwd=" };
 		const char **slot[] = { &opt.stdin_path, &opt.stdout_path, &opt.stderr_path, &opt.cwd };
 		bool known = false;
@@ -184,7 +185,7 @@ int control_command(struct control *ctl, const char *line)
 		goto out;
 	}
 	if (!strcmp(verb, "revive")) {
-		r = revive(ctl, strtok_r(NULL, " \t", &save), save);
+		r = revive(ctl, &save);
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
