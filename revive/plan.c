@@ -285,7 +285,7 @@ static int lay_out_all(struct plan *p, struct revive_error *err)
 			return revive_fail(err, EINVAL, "revive: %s at 0x%" PRIx64 "-0x%" PRIx64
 					   " lies outside this machine's user address space "
 					   "(below 0x%" PRIx64 "): it cannot be mapped",
-					   v->name ? v->name : "a mapping", v->start, v->end, limit);
+					   v->name ? v->name : "anonymous memory", v->start, v->end, limit);
 		if (v->start % PLAN_PAGE || v->end % PLAN_PAGE)
 			return revive_fail(err, EINVAL, "revive: the mapping at 0x%" PRIx64 "-0x%"
 					   PRIx64 " is not page-aligned", v->start, v->end);
