@@ -723,7 +723,8 @@ static int map_regions(struct build *b)
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, (uint64_t)-1, 0) < 0)
 			return -1;
 		lost(b, "the core's vDSO is not this kernel's: its text is mapped over zeroed vvar "
-		     "pages, so time functions make real system calls, and maps names neither");
+		     "pages, where clock_gettime and gettimeofday fall back to system calls but "
+		     "time() reads 0; maps names neither");
 	}
 	return 0;
 }
@@ -1072,7 +1073,11 @@ static int finish(struct build *b)
 		r.rdi = 0;
 		if (ptrace(PTRACE_SETREGS, b->pid, 0, &r) < 0 || ptrace(PTRACE_CONT, b->pid, 0, 0) < 0)
 			return fail(b, errno, "ptrace: %s", strerror(errno));
-		anchor = 0;
+		/* It stops on its way out (PTRACE_O_TRACEEXIT): let it go. */
+		if (wait_tid(b->pid, &status) < 0 || status >> 8 != (SIGTRAP | (PTRACE_EVENT_EXIT << 8)))
+			return fail(b, ECHILD, "the leader did not exit (status 0x%x)", status);
+		if (ptrace(PTRACE_DETACH, b->pid, 0, 0) < 0)
+			return fail(b, errno, "ptrace: %s", strerror(errno));
 	}
 	/* The scratch page goes last; the call returns into nothing and faults: a SIGSEGV stop. */
 	if (remote(b, b->tids[anchor], NULL, SYS_munmap, b->scratch, SCRATCH_SIZE, 0, 0, 0, 0) < 0)
@@ -1351,6 +1356,12 @@ int revive_kill(struct revived *r, struct revive_error *err)
 	if (signal_it(r, SIGKILL, err) < 0)
 		return -1;
 	settle(r, REVIVE_KILLED, 10 * STOP_WAIT_MS);
+	/* The namespace's init leaves once its last process has gone: collect it too. */
+	for (int i = 0; r->init_pid > 0 && i < STOP_WAIT_MS * 10; i++) {
+		reap_helpers(r);
+		if (r->init_pid > 0)
+			sleep_us(100);
+	}
 	return 0;
 }
 
