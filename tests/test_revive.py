@@ -710,14 +710,60 @@ def test_hostile_cores_are_refused(crashed, tmp_path, case):
         assert not running_exe(dead.exe)
 
 
-def test_other_architecture_is_refused(corpus_dir):
-    core, = corpus_files(corpus_dir, "elfutils/cores/backtrace.aarch64.core")
+@pytest.mark.parametrize("rel,words", [
+    ("elfutils/cores/backtrace.aarch64.core", "an aarch64 process (elf64-little)"),
+    ("elfutils/cores/backtrace.i386.core", "an i386 process (elf32-little)"),
+    ("elfutils/cores/backtrace.x32.core", "an x32 process (elf32-little)"),
+])
+def test_other_architectures_are_refused(corpus_dir, rel, words):
+    core, = corpus_files(corpus_dir, rel)
     with mounted(core) as mnt:
         assert command(mnt, "revive") == errno.EINVAL
         ctl = read_control(mnt)
         assert ctl["state"] == ["core"]
-        assert ctl["error"] == ["revive: this core is of an aarch64 process (elf64-little); only "
-                                "x86_64 processes can be revived on this x86_64 machine"]
+        assert ctl["error"] == [f"revive: this core is of {words}; only x86_64 processes can be "
+                                "revived on this x86_64 machine"]
+
+
+def test_other_os_is_refused(corpus_dir):
+    core, = corpus_files(corpus_dir, "lldb/netbsd-core/1lwp_SIGSEGV.amd64.core")
+    with mounted(core) as mnt:
+        assert command(mnt, "revive") == errno.EINVAL
+        assert read_control(mnt)["error"] == ["revive: this is a NetBSD core; only Linux cores "
+                                              "can be revived"]
+
+
+def test_a_foreign_vdso_is_mapped_over_zero_vvar(crashed, tmp_path):
+    """A vDSO that is not this kernel's (one byte of the core's changed) cannot be swapped for
+    the kernel's: its own text is mapped, over zeroed vvar pages."""
+    dead = crashed("main")
+    vdso = next(int(line.split("-")[0], 16) for line in
+                subprocess.run([str(COREFS), "--cat", "maps", str(dead.core)], capture_output=True,
+                               text=True, check=True).stdout.splitlines() if "[vdso]" in line)
+
+    def patch(data):
+        for at, ptype, _, off, vaddr, _, filesz, _, _ in phdrs(data):
+            if ptype == 1 and vaddr == vdso:
+                data[off + filesz - 1] ^= 0xff
+    core = patched_copy(dead.core, tmp_path / "core", patch)
+    want = read_at(segments(core), vdso, 8192)
+    with mounted(core) as mnt, revived(mnt) as ctl:
+        pid = int(ctl["pid"][0])
+        assert any("vDSO is not this kernel's" in line for line in ctl["lost"])
+        maps = pathlib.Path(f"/proc/{pid}/maps").read_text()
+        assert "[vdso]" not in maps and "[vvar]" not in maps
+        with open(f"/proc/{pid}/mem", "rb") as mem:
+            mem.seek(vdso)
+            assert mem.read(8192) == want
+        now = time.time()
+        out = subprocess.run([*GDB, *ATTACH, "-ex", "set scheduler-locking on",
+                              "-ex", "set $ts = (long *)malloc(16)",
+                              "-ex", "print (int)clock_gettime(0, $ts)", "-ex", "print $ts[0]",
+                              "-ex", "print (long)time(0)", "-p", str(pid)],
+                             capture_output=True, text=True, timeout=120).stdout
+        values = [int(v) for v in re.findall(r"^\$\d+ = (-?\d+)$", out, re.M)]
+        assert values[0] == 0 and abs(values[1] - now) < 60, out
+        assert values[2] == 0, "time() reads the zeroed vvar"
 
 
 def test_control_commands(crashed):
