@@ -393,6 +393,25 @@ def test_signal_masks_are_the_cores(crashed):
         assert seen == {True, False}
 
 
+def test_an_exited_main_thread_stays_a_zombie(crashed):
+    """The core of a process whose main thread had exited has no thread with the pid: the
+    leader is made, then exits again, a zombie as it was; the rest runs on into its fault."""
+    dead = crashed("leader")
+    core_view = gdb_view([str(dead.exe), str(dead.core)])
+    with mounted(dead.core) as mnt, revived(mnt) as ctl:
+        pid = int(ctl["pid"][0])
+        tids = [int(t) for t in ctl["tids"][0].split()]
+        assert len(tids) == len([k for k in core_view.regs if "rip" in core_view.regs[k] and
+                                 "<unavailable>" not in core_view.regs[k]["rip"]]) + 1
+        assert proc_state(pid) == "Z"
+        assert all(pathlib.Path(f"/proc/{pid}/task/{t}/stat").read_text().rsplit(")", 1)[1]
+                   .split()[0] == "T" for t in tids if t != pid)
+        assert any("main thread" in line and "had exited" in line for line in ctl["lost"])
+        assert command(mnt, "resume") == 0
+        ctl = wait_state(mnt, ("killed", "exited"))
+        assert ctl["state"] == ["killed"] and ctl["signal"] == ["SIGSEGV"]
+
+
 def test_rss_after_revival_is_small(crashed):
     """rv_crash touched 64 MiB that the core holds: none of it is copied."""
     dead = crashed("main")

@@ -12,6 +12,7 @@
  *   thread  a fourth thread writes to address 0
  *   lib     the main thread calls strlen() on a bad pointer: the fault is inside libc
  *   abort   the main thread calls abort()
+ *   leader  the main thread exits (pthread_exit) and a fourth thread writes to address 0 later
  */
 #include <pthread.h>
 #include <signal.h>
@@ -89,7 +90,8 @@ static void *reader(void *arg)
 
 static void *crasher(void *arg)
 {
-	(void)arg;
+	if (arg)
+		usleep(100000);	/* after the main thread has gone */
 	*(volatile int *)0 = 1;
 	return NULL;
 }
@@ -142,6 +144,9 @@ int main(int argc, char **argv)
 		n = strlen((const char *)(uintptr_t)16);
 	} else if (!strcmp(argv[1], "abort")) {
 		abort();
+	} else if (!strcmp(argv[1], "leader")) {
+		pthread_create(&t[3], NULL, crasher, "late");
+		pthread_exit(NULL);
 	} else {
 		*(volatile int *)0 = 1;
 	}
