@@ -2,11 +2,13 @@
  * and reading it tells the state.
  *
  * Reading gives key/value lines: `state core` before revival; after it `state
- * stopped|running|exited|killed`, `pid N`, `tids N N...`, `exit CODE` or `signal SIG`, what could
- * not be restored, and `error TEXT` for the last failed command.  Each line written is one
- * command: `revive [stdin=PATH] [stdout=PATH] [stderr=PATH] [cwd=PATH] [pidns]`, `resume`,
- * `stop`, `kill`.  A command returns when it is done; a failure is a negative errno, with the
- * reason kept for the next read. */
+ * stopped|running|exited|killed`, `pid N` and, while it lives, `tids N N...` (as this mount sees
+ * them; with pidns also `nspid N` and `nstids N N...`, as the process sees them), `exit CODE` or
+ * `signal SIGNAME` once it has ended, one `lost TEXT` line per thing that could not be restored,
+ * and `error TEXT` for the last command when it failed.  Each line written is one command:
+ * `revive [stdin=PATH] [stdout=PATH] [stderr=PATH] [cwd=PATH] [pidns]`, `resume`, `stop`,
+ * `kill`.  A command returns when it is done; a failure is a negative errno, with the reason
+ * kept for the next read.  Freeing the control (unmount) leaves the process alive. */
 #ifndef COREFS_CONTROL_H
 #define COREFS_CONTROL_H
 
