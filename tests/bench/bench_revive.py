@@ -106,13 +106,14 @@ def main():
     kernel, _, _ = make_core(1024)
     gcore = make_gcore(1024)
     print("revival (echo revive > control); cat: `cat core > /dev/null`, warm")
-    print(f"{'core':34} {'MiB':>5} {'warm ms':>8} {'cold ms':>8} {'RSS kB':>7} {'cat ms':>7}  goal")
+    print(f"{'core':34} {'MiB':>5} {'warm ms':>8} {'cold ms':>8} {'RSS kB':>7} {'cat ms':>7}  "
+          "goal (warm, RSS)")
     for name, core, goal in (("kernel core (mapped directly)", kernel, 10),
                              ("gcore core (through a loop device)", gcore, 50)):
         cold, warm, rss = measure(core)
         cold_text = f"{cold:8.1f}" if cold is not None else f"{'-':>8}"
         print(f"{name:34} {core.stat().st_size / MIB:5.0f} {warm:8.1f} {cold_text} {rss:7d} "
-              f"{cat_ms(core):7.0f}  warm <= {goal} ms, RSS < 1024 kB")
+              f"{cat_ms(core):7.0f}  <= {goal} ms, < 1 MiB")
 
 
 if __name__ == "__main__":
