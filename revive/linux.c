@@ -975,26 +975,31 @@ static int make_threads(struct build *b)
 static int patch_tids(struct build *b)
 {
 	struct plan *p = &b->plan;
-	char from[256] = "", to[256] = "";
-	size_t nf = 0, nt = 0;
+	char from[160] = "", to[160] = "";
+	size_t changed = 0, shown = 0;
 
 	if (p->has_main && !b->opt->pidns)
 		b->vtids[0] = b->pid;
 	for (size_t i = 0; i < p->nt; i++) {
 		const struct plan_thread *t = &p->t[i];
 		pid_t v = b->vtids[i];
+		size_t nf = strlen(from), nt = strlen(to);
 
 		if (v == t->ct->tid)
 			continue;
 		if (t->tid_addr && poke(b, t->tid_addr, &v, sizeof(v)) < 0)
 			return -1;
-		nf += (size_t)snprintf(from + nf, nf < sizeof(from) ? sizeof(from) - nf : 0, " %d",
-				       t->ct->tid);
-		nt += (size_t)snprintf(to + nt, nt < sizeof(to) ? sizeof(to) - nt : 0, " %d", v);
+		changed++;
+		if (nf + 12 < sizeof(from) && nt + 12 < sizeof(to)) {	/* room for " -2147483648" */
+			snprintf(from + nf, sizeof(from) - nf, " %d", t->ct->tid);
+			snprintf(to + nt, sizeof(to) - nt, " %d", v);
+			shown++;
+		}
 	}
-	if (nf)
-		lost(b, "tids:%s are now%s; %s; mutex owners and other tids the program stored keep "
-		     "the old values (revive pidns keeps the original ones)", from, to,
+	if (changed)
+		lost(b, "tids:%s%s are now%s%s; %s; mutex owners and other tids the program stored "
+		     "keep the old values (revive pidns keeps the original ones)", from,
+		     shown < changed ? " ..." : "", to, shown < changed ? " ..." : "",
 		     p->glibc.tid ? "glibc's cached tids are patched" : "glibc's cached tids are not");
 	return 0;
 }
