@@ -412,6 +412,54 @@ def test_an_exited_main_thread_stays_a_zombie(crashed):
         assert ctl["state"] == ["killed"] and ctl["signal"] == ["SIGSEGV"]
 
 
+PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH = 0x4206, 0x4207, 17
+PTRACE_GET_RSEQ_CONFIGURATION = 0x420f
+WALL = 0x40000000
+SYS_get_robust_list = 274
+
+
+def kernel_registrations(tid):
+    """What the kernel holds for a thread: (robust list head, its length) from
+    get_robust_list(), (rseq area, length, signature) from PTRACE_GET_RSEQ_CONFIGURATION."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    head, size = ctypes.c_uint64(), ctypes.c_size_t()
+    assert libc.syscall(SYS_get_robust_list, tid, ctypes.byref(head), ctypes.byref(size)) == 0
+    conf = (ctypes.c_uint8 * 24)()
+    assert libc.ptrace(PTRACE_SEIZE, tid, None, None) == 0, os.strerror(ctypes.get_errno())
+    try:
+        assert libc.ptrace(PTRACE_INTERRUPT, tid, None, None) == 0
+        os.waitpid(tid, WALL)
+        assert libc.ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, ctypes.c_void_p(24), conf) == 24
+    finally:
+        libc.ptrace(PTRACE_DETACH, tid, None, None)
+    pointer, length, sig = struct.unpack_from("<QII", bytes(conf))
+    return (head.value, size.value), (pointer, length, sig)
+
+
+def test_glibc_registrations_are_made_again(crashed):
+    """Every thread's robust list head and rseq area are registered with the kernel again, where
+    the target's glibc keeps them: the head inside the thread's struct pthread, pointing at
+    itself (no robust mutex is held), the rseq area at the thread pointer + __rseq_offset."""
+    dead = crashed("main")
+    with mounted(dead.core) as mnt, revived(mnt) as ctl:
+        pid = int(ctl["pid"][0])
+        live = gdb_view(["-p", str(pid)])
+        rseq_offset = int(gdb_eval(pid, "(long)__rseq_offset"))
+        rseq_size = int(gdb_eval(pid, "__rseq_size"))
+        pthread_size = int(gdb_eval(pid, "_thread_db_sizeof_pthread"))
+        assert len(live.lwp) == 4
+        with open(f"/proc/{pid}/mem", "rb") as mem:
+            for key, lwp in live.lwp.items():
+                tp = live.value(key, "fs_base")
+                (head, size), (area, length, sig) = kernel_registrations(lwp)
+                assert size == 24 and tp <= head < tp + pthread_size, (lwp, hex(head))
+                mem.seek(head)
+                assert struct.unpack("<Q", mem.read(8))[0] == head
+                assert area == tp + rseq_offset and length == max(rseq_size, 32)
+                assert sig == 0x53053053
+        assert proc_state(pid) == "T", "looking left it stopped"
+
+
 def test_rss_after_revival_is_small(crashed):
     """rv_crash touched 64 MiB that the core holds: none of it is copied."""
     dead = crashed("main")
