@@ -15,12 +15,13 @@ CC        ?= cc
 PKG_CONFIG ?= pkg-config
 PYTHON    ?= /usr/bin/python3
 
-PKGS      := fuse3 libelf libunwind-coredump libcjson
+PKGS      := fuse3 libelf libunwind-coredump libcjson libzstd liblzma liblz4
 # Debian packages: to build, to test, to run the demo.
-DEB_BUILD := build-essential pkg-config libfuse3-dev libelf-dev libunwind-dev libcjson-dev
+DEB_BUILD := build-essential pkg-config libfuse3-dev libelf-dev libunwind-dev libcjson-dev \
+             libzstd-dev liblzma-dev liblz4-dev
 DEB_RUN   := fuse3 xz-utils
 DEB_TEST  := gdb gdb-multiarch python3 python3-pytest elfutils clang python3-psutil \
-             prometheus-process-exporter procps
+             prometheus-process-exporter procps zstd xz-utils lz4
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
@@ -33,7 +34,8 @@ LDLIBS    += $(PKG_LIBS) -lstdc++ -lpthread
 
 FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c \
                formats/files.c formats/vma.c formats/macho.c formats/memory.c formats/procargs.c \
-               formats/modules.c formats/symbols.c formats/unwind.c formats/ehframe.c
+               formats/modules.c formats/symbols.c formats/unwind.c formats/ehframe.c \
+               formats/compressed.c
 FS_LIB_SRC  := fs/buf.c fs/render.c fs/render_stack.c fs/render_proc.c fs/nodes.c fs/procroot.c
 FS_SRC      := fs/fuse_ops.c fs/cores.c fs/control.c fs/main.c
 REVIVE_SRC  := revive/linux.c revive/plan.c revive/glibc.c revive/xstate.c revive/util.c

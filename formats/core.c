@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compressed.h"
 #include "core.h"
 #include "elfcore.h"
 #include "internal.h"
@@ -75,6 +76,7 @@ int core_open(const char *path, struct core **out, struct core_error *err)
 	struct core *c = calloc(1, sizeof(*c));
 	struct stat st;
 	core_reader *reader;
+	int cut;
 
 	*out = NULL;
 	if (!c)
@@ -103,8 +105,16 @@ int core_open(const char *path, struct core **out, struct core_error *err)
 		core_close(c);
 		return -1;
 	}
+	/* A compressed core: from here on c->fd is its decompressed copy. */
+	cut = compressed_open(c, &st, err);
+	if (cut < 0) {
+		core_close(c);
+		return -1;
+	}
 	reader = identify(c, err);
 	if (!reader || reader(c, err) < 0 || index_files(c, err) < 0) {
+		if (cut)
+			compressed_unusable(c, err);
 		core_close(c);
 		return -1;
 	}

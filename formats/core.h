@@ -110,8 +110,10 @@ struct core_note {
 
 struct core {
 	char *path;
-	int fd;
-	uint64_t file_size;
+	int fd;			/* the file, or a sealed memfd of it decompressed (compressed.h) */
+	uint64_t file_size;	/* of what fd holds: the decompressed size for a compressed file */
+	const char *codec;	/* "zstd", "xz", "lz4" when the file is compressed, else NULL */
+	uint64_t compressed_size;	/* the file's own size then */
 	const unsigned char *image;	/* the file mapped read-only (libelf's mapping), or NULL */
 	void *elf;		/* Elf * of libelf; opaque here so users need not include libelf.h */
 

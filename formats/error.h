@@ -17,7 +17,8 @@
 	CORE_ERROR(UNSUPPORTED, "unsupported dump format")                           \
 	CORE_ERROR(NOT_PROCESS, "not a process core")                                \
 	CORE_ERROR(TRUNCATED, "file truncated")                                      \
-	CORE_ERROR(CORRUPT, "malformed core")
+	CORE_ERROR(CORRUPT, "malformed core")                                        \
+	CORE_ERROR(TOO_LARGE, "decompressed core too large")
 
 #define CORE_ERROR(name, text) CORE_E_##name,
 enum core_errno { CORE_ERRORS CORE_E_NUM };
