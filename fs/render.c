@@ -480,6 +480,15 @@ int render_core_json(const struct view *v, const struct core_thread *t, struct b
 		return -ENOMEM;
 	cJSON_AddStringToObject(root, "core", c->path);
 	cJSON_AddNumberToObject(root, "file_size", (double)c->file_size);
+	if (c->codec) {
+		cJSON *z = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(z, "codec", c->codec);
+		cJSON_AddNumberToObject(z, "size", (double)c->compressed_size);
+		cJSON_AddItemToObject(root, "compressed", z);
+	} else {
+		cJSON_AddNullToObject(root, "compressed");
+	}
 	cJSON_AddStringToObject(root, "format", c->format);
 	cJSON_AddStringToObject(root, "arch", c->arch->name);
 	cJSON_AddNumberToObject(root, "machine", c->machine);
