@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../formats/compressed.h"
 #include "cores.h"
 
+/* A slot for core, or with no core yet (a compressed file, opened later) and the pid given. */
 static struct slot *new_slot(struct cores *cs, const char *name, const char *path,
-			     const struct stat *st, struct core *core)
+			     const struct stat *st, struct core *core, int32_t pid)
 {
 	struct slot **grown, *s = calloc(1, sizeof(*s));
 
@@ -34,7 +36,7 @@ static struct slot *new_slot(struct cores *cs, const char *name, const char *pat
 	s->mtime = st->st_mtim;
 	s->alive = true;
 	s->m.core = core;
-	s->pid = core->pid;
+	s->pid = core ? core->pid : pid;
 	return s;
 }
 
@@ -42,6 +44,7 @@ static void setup(struct cores *cs, const char *sysroot, bool fill, bool debug)
 {
 	memset(cs, 0, sizeof(*cs));
 	pthread_mutex_init(&cs->lock, NULL);
+	pthread_cond_init(&cs->opened, NULL);
 	cs->events_fd = -1;
 	cs->sysroot = sysroot;
 	cs->fill = fill;
@@ -57,7 +60,7 @@ int cores_init_one(struct cores *cs, struct core *core, const char *path, const 
 	setup(cs, sysroot, fill, debug);
 	if (fstat(core->fd, &st) < 0)
 		return -errno;
-	if (!new_slot(cs, name, path, &st, core))
+	if (!new_slot(cs, name, path, &st, core, 0))
 		return -ENOMEM;
 	cs->scanned = true;
 	/* One core: build its view now, so problems show before mounting. */
@@ -87,9 +90,9 @@ static void kill_slot(struct cores *cs, struct slot *s)
 	/* The core stays open: a reader may still be inside it.  It is closed at unmount. */
 }
 
-/* Whether a directory entry may be a core: a regular file whose first bytes say so.  Cheap,
- * so a store full of other files is not parsed. */
-static bool looks_like_core(int dfd, const char *name)
+/* Whether a directory entry may be a core: a regular file whose first bytes say so, a core's
+ * or a compressed file's (*compressed).  Cheap, so a store full of other files is not parsed. */
+static bool looks_like_core(int dfd, const char *name, bool *compressed)
 {
 	unsigned char h[20];
 	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -99,6 +102,9 @@ static bool looks_like_core(int dfd, const char *name)
 		return false;
 	n = pread(fd, h, sizeof(h), 0);
 	close(fd);
+	*compressed = n > 0 && compressed_codec(h, (size_t)n);
+	if (*compressed)
+		return true;
 	if (n < 18)
 		return false;
 	if (!memcmp(h, "\177ELF", 4)) {
@@ -144,6 +150,55 @@ static void remember_ignored(struct cores *cs, const char *name, const struct st
 	g->mtime = st->st_mtim;
 }
 
+/* Open a slot's core outside the lock, as a compressed one may take seconds to decompress:
+ * one thread opens it, others wait for that.  A core that does not open is ignored as scan()
+ * ignores one, until its file changes.  When the core's pid is not the one its file name gave,
+ * the core's wins from now on.  Called and returns with cs->lock held; slots may have been
+ * added meanwhile. */
+static void open_slot(struct cores *cs, struct slot *s)
+{
+	struct core *core;
+	struct core_error err;
+	int r;
+
+	while (s->opening)
+		pthread_cond_wait(&cs->opened, &cs->lock);
+	if (s->m.core || !s->alive)
+		return;
+	s->opening = true;
+	pthread_mutex_unlock(&cs->lock);
+	r = core_open(s->path, &core, &err);	/* s->path does not change */
+	pthread_mutex_lock(&cs->lock);
+	s->opening = false;
+	pthread_cond_broadcast(&cs->opened);
+	if (r == 0 && !s->alive) {
+		core_close(core);	/* removed or replaced meanwhile; no reader has seen it */
+		return;
+	}
+	if (r < 0) {
+		struct stat st = { .st_ino = s->ino, .st_size = s->size, .st_mtim = s->mtime };
+
+		if (cs->debug)
+			fprintf(stderr, "corefs: %s, ignored\n", err.msg);
+		if (s->alive) {
+			remember_ignored(cs, s->name, &st);
+			kill_slot(cs, s);
+		}
+		return;
+	}
+	if (core->pid != s->pid) {
+		if (cs->debug && s->pid)
+			fprintf(stderr, "corefs: %s: its name says pid %d, the core says %d: "
+				"listed as %d\n", s->path, s->pid, core->pid, core->pid);
+		if (s->pid && cs->changed)
+			cs->changed(cs->changed_arg, s);	/* the name's pid goes */
+		s->pid = core->pid;
+		if (cs->changed)
+			cs->changed(cs->changed_arg, s);
+	}
+	s->m.core = core;
+}
+
 static void scan(struct cores *cs)
 {
 	DIR *d = opendir(cs->dir);
@@ -164,9 +219,10 @@ static void scan(struct cores *cs)
 	while ((e = readdir(d))) {
 		struct stat st;
 		struct slot *s;
-		struct core *core;
+		struct core *core = NULL;
 		struct core_error err;
 		char *path;
+		bool compressed;
 
 		if (e->d_name[0] == '.')
 			continue;
@@ -183,7 +239,7 @@ static void scan(struct cores *cs)
 			kill_slot(cs, s);	/* replaced under the same name */
 		if (ignored_before(cs, e->d_name, &st))
 			continue;
-		if (!looks_like_core(dirfd(d), e->d_name)) {
+		if (!looks_like_core(dirfd(d), e->d_name, &compressed)) {
 			if (cs->debug)
 				fprintf(stderr, "corefs: %s/%s: not a core, ignored\n", cs->dir, e->d_name);
 			remember_ignored(cs, e->d_name, &st);
@@ -191,7 +247,10 @@ static void scan(struct cores *cs)
 		}
 		if (asprintf(&path, "%s/%s", cs->dir, e->d_name) < 0)
 			continue;
-		if (core_open(path, &core, &err) < 0) {
+		/* A compressed core is decompressed outside the lock: on first use when
+		 * its name gives its pid (systemd-coredump's), else by cores_refresh after
+		 * this scan. */
+		if (!compressed && core_open(path, &core, &err) < 0) {
 			/* Perhaps still being written: the change that completes it rescans. */
 			if (cs->debug)
 				fprintf(stderr, "corefs: %s, ignored\n", err.msg);
@@ -199,7 +258,8 @@ static void scan(struct cores *cs)
 			free(path);
 			continue;
 		}
-		s = new_slot(cs, e->d_name, path, &st, core);
+		s = new_slot(cs, e->d_name, path, &st, core,
+			     compressed ? coredump_name_pid(e->d_name) : 0);
 		free(path);
 		if (!s) {
 			core_close(core);
@@ -248,6 +308,10 @@ void cores_refresh(struct cores *cs)
 		cs->dir_mtime = st.st_mtim;
 		cs->scanned = true;
 		scan(cs);
+		/* Compressed cores whose name gives no pid: open them now, to list them. */
+		for (size_t i = 0; i < cs->nslots; i++)
+			if (cs->slots[i]->alive && !cs->slots[i]->m.core && !cs->slots[i]->pid)
+				open_slot(cs, cs->slots[i]);
 	}
 	pthread_mutex_unlock(&cs->lock);
 }
@@ -258,6 +322,12 @@ struct slot *cores_get(struct cores *cs, unsigned number)
 
 	pthread_mutex_lock(&cs->lock);
 	if (number == 0 || number > cs->nslots || !(s = cs->slots[number - 1])->alive) {
+		pthread_mutex_unlock(&cs->lock);
+		return NULL;
+	}
+	if (!s->m.core)
+		open_slot(cs, s);
+	if (!s->alive || !s->m.core) {
 		pthread_mutex_unlock(&cs->lock);
 		return NULL;
 	}
@@ -295,7 +365,9 @@ struct slot *cores_by_pid(struct cores *cs, int32_t pid)
 	struct slot *s;
 
 	pthread_mutex_lock(&cs->lock);
-	s = owner_locked(cs, pid);
+	/* A pid a file name gave is confirmed by opening its core before it is answered. */
+	while ((s = owner_locked(cs, pid)) && !s->m.core)
+		open_slot(cs, s);
 	pthread_mutex_unlock(&cs->lock);
 	return s;
 }
@@ -368,6 +440,7 @@ void cores_free(struct cores *cs)
 		free(cs->ignored[i].name);
 	free(cs->ignored);
 	free(cs->dir);
+	pthread_cond_destroy(&cs->opened);
 	pthread_mutex_destroy(&cs->lock);
 	memset(cs, 0, sizeof(*cs));
 }

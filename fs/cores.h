@@ -6,7 +6,14 @@
  * rescanned when its mtime changes; files that are not cores are ignored.  Who owns /proc/<pid>
  * when two cores have the same pid: the newest core (by mtime, then by file name) — a rule that
  * does not change as other cores come and go; every core is also reachable by its file name
- * under by-name/. */
+ * under by-name/.
+ *
+ * A compressed core (formats/compressed.h) is decompressed outside the lock.  One whose file
+ * name is systemd-coredump's (core.COMM.UID.BOOTID.PID.USEC.zst) is listed under the name's pid
+ * and decompressed on first use: a lookup of that pid, of its by-name/ entry, or of a /proc file
+ * that reads every core.  If its core then says another pid, the core's pid is the one from
+ * then on (the name's disappears).  Other compressed files are decompressed after the scan that
+ * finds them, to learn their pid. */
 #ifndef COREFS_CORES_H
 #define COREFS_CORES_H
 
@@ -27,8 +34,9 @@ struct slot {
 	off_t size;
 	struct timespec mtime;
 	bool alive;		/* still in the directory */
-	int32_t pid;
-	struct mounted m;	/* m.core opened at scan; the rest built on first use */
+	int32_t pid;		/* the core's, or a systemd-coredump name's until m.core is open */
+	struct mounted m;	/* m.core opened at scan (compressed: later); the rest later */
+	bool opening;		/* a thread is opening m.core outside the lock */
 	bool ready;
 	int err;		/* why the view could not be built */
 };
@@ -38,6 +46,7 @@ struct cores {
 	const char *sysroot;
 	bool fill, debug;
 	pthread_mutex_t lock;	/* guards slots and scanning; not held while rendering */
+	pthread_cond_t opened;	/* a slot's opening ended */
 	struct slot **slots;	/* slots[number - 1]; dead ones stay (NULL m.core) */
 	size_t nslots;
 	struct timespec dir_mtime;
