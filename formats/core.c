@@ -118,7 +118,9 @@ int core_open(const char *path, struct core **out, struct core_error *err)
 		core_close(c);
 		return -1;
 	}
-	if (c->elf) {
+	/* Not for a decompressed core: a read through a mapping of a memfd's hole allocates the
+	 * page, where pread reads zeros; its pages of zeros would fill up memory as mem is read. */
+	if (c->elf && !c->codec) {
 		size_t n = 0;
 		const unsigned char *img = (const unsigned char *)elf_rawfile(c->elf, &n);
 

@@ -124,6 +124,19 @@ def corefs_memfds(mnt):
     raise AssertionError(f"no corefs daemon serving {mnt}")
 
 
+def daemon_memfd_bytes(mnt):
+    """Bytes of memory each decompressed core of the daemon serving mnt holds."""
+    for p in pathlib.Path("/proc").iterdir():
+        try:
+            argv = (p / "cmdline").read_bytes().split(b"\0") if p.name.isdigit() else [b""]
+        except OSError:
+            continue
+        if argv[0] == str(COREFS).encode() and str(mnt).encode() in argv:
+            return [os.stat(fd).st_blocks * 512 for fd in (p / "fd").iterdir()
+                    if os.readlink(fd).startswith("/memfd:corefs:")]
+    raise AssertionError(f"no corefs daemon serving {mnt}")
+
+
 def numeric(names):
     return sorted(int(n) for n in names if n.isdigit())
 
@@ -395,6 +408,26 @@ def test_compressed_file_that_is_not_a_core(tmp_path):
     f.write_bytes(subprocess.run(["xz", "-c"], input=b"\0" * 100000 + b"not a core\n",
                                  capture_output=True, check=True).stdout)
     assert "xz-compressed, but not a core dump" in one_line_error(f)
+
+
+def test_pages_of_zeros_cost_no_memory(dead, tmp_path):
+    x = dead[-1]
+    f = compress(x.core, tmp_path / "core.zst", "zstd")
+    data, segs = load_segments(x.core)
+    zero = bytes(4096)
+    held = sum(4096 for at in range(0, len(data), 4096) if data[at:at + 4096].ljust(4096, b"\0")
+               != zero)
+    with mounted(f) as mnt:
+        before = daemon_memfd_bytes(mnt)
+        assert len(before) == 1 and held <= before[0] < len(data)
+        # Reading all of memory, zeros included, allocates nothing more.
+        for vaddr, offset, filesz in segs:
+            if filesz and vaddr < 1 << 63:
+                for at in range(0, filesz, 1 << 20):
+                    n = min(1 << 20, filesz - at)
+                    assert read_mem(mnt / "mem", vaddr + at, n) == \
+                        data[offset + at:offset + at + n]
+        assert daemon_memfd_bytes(mnt) == before
 
 
 def test_revive_a_compressed_core(dead, tmp_path):
