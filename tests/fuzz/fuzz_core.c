@@ -18,7 +18,17 @@
 
 #define MAX_THREADS 8
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A compressed input may claim gigabytes: cap decompression well below the fuzzer's rss limit. */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	setenv("COREFS_MAX_DECOMPRESSED", "256M", 1);
+	return 0;
+}
 
 static void render_tree(const struct view *v, struct fsref dir)
 {
