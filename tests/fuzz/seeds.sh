@@ -26,6 +26,13 @@ for variant in "-static" "" "-m32"; do
 		done
 	done
 done
+# The same cores compressed as systemd-coredump stores them, for formats/compressed.c.
+for core in "$out"/tiny*-main.core; do
+	[ -e "$core" ] || continue
+	command -v zstd >/dev/null && zstd -q -c "$core" > "$core.zst"
+	command -v xz >/dev/null && xz -c "$core" > "$core.xz"
+	command -v lz4 >/dev/null && lz4 -q -c "$core" > "$core.lz4"
+done
 corpus="$top/../shared/corpus"
 if [ -d "$corpus" ]; then
 	find "$corpus" -name '*.xz' | while read -r f; do
