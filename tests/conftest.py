@@ -8,9 +8,8 @@ writes no error, and the unmount leaves nothing behind.
 import contextlib
 import os
 import pathlib
+import re
 import resource
-import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -94,6 +93,40 @@ def mounted(core, *opts):
     assert proc.returncode == 0, f"corefs exited {proc.returncode}: {err.decode()}"
     if "-d" not in opts:
         assert err == b"", f"corefs wrote to stderr: {err.decode()}"
+
+
+def read_mem(mnt, addr, size):
+    """Bytes of the mount's mem at addr (the offset is the address); OSError as the kernel gives."""
+    fd = os.open(pathlib.Path(mnt) / "mem", os.O_RDONLY)
+    try:
+        return os.pread(fd, size, addr)
+    finally:
+        os.close(fd)
+
+
+def one_line_error(p, core, message_re):
+    """A refusal: non-zero exit and exactly one stderr line `corefs: CORE: MESSAGE`, MESSAGE
+    matching message_re in full.  Returns the line."""
+    err = p.stderr.decode(errors="replace")
+    assert p.returncode > 0, f"exit status {p.returncode}, stderr: {err!r}"
+    lines = err.splitlines(keepends=True)
+    assert len(lines) == 1 and lines[0].endswith("\n"), f"expected one line, got {err!r}"
+    prefix = f"corefs: {core}: "
+    assert lines[0].startswith(prefix), f"{lines[0]!r} does not start with {prefix!r}"
+    msg = lines[0][len(prefix):-1]
+    assert re.fullmatch(message_re, msg), f"message {msg!r} does not match {message_re!r}"
+    return lines[0]
+
+
+def wait_until(cond, what, deadline=10.0):
+    """Wait for something asynchronous (the kernel's caches, a directory watcher) with a
+    deadline, instead of assuming an order."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"not within {deadline}s: {what}")
 
 
 # --- making cores from real programs -------------------------------------------------------------

@@ -20,14 +20,13 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import stat
 import struct
 import subprocess
 
 import pytest
 
-from conftest import COREFS, build_prog, crash, mounted
+from conftest import COREFS, build_prog, crash, mounted, one_line_error, read_mem
 
 REFUSE, PROBLEM = "refuse", "problem"
 
@@ -263,16 +262,6 @@ def run_mount(core, mnt, timeout=30):
     return p
 
 
-def one_line_error(p, core, message_re):
-    err = p.stderr.decode(errors="replace")
-    assert p.returncode > 0, f"exit status {p.returncode}, stderr: {err!r}"
-    lines = err.splitlines(keepends=True)
-    assert len(lines) == 1 and lines[0].endswith("\n"), f"expected one line, got {err!r}"
-    prefix = f"corefs: {core}: "
-    assert lines[0].startswith(prefix), f"{lines[0]!r} does not start with {prefix!r}"
-    msg = lines[0][len(prefix):-1]
-    assert re.fullmatch(message_re, msg), f"message {msg!r} does not match {message_re!r}"
-    return lines[0]
 
 
 def expected(base, regex):
@@ -351,12 +340,6 @@ def marker_address(c):
     return seg.vaddr + at - seg.offset, seg
 
 
-def read_mem(mnt, addr, size):
-    fd = os.open(mnt / "mem", os.O_RDONLY)
-    try:
-        return os.pread(fd, size, addr)
-    finally:
-        os.close(fd)
 
 
 def test_load_segments_past_eof_mount(base, tmp_path):

@@ -14,27 +14,18 @@ import pathlib
 import shutil
 import struct
 import subprocess
-import time
 
 import pytest
 
-from conftest import COREFS, build_prog, corefs_cat, crash, mounted
+from conftest import COREFS, build_prog, corefs_cat, crash, mounted, wait_until
 from test_revive import assert_same_threads_and_registers, gdb_view, proc_state, revived
 from test_revive import subreaper  # noqa: F401 (an autouse fixture: revived processes come here)
 
-DEADLINE = 10.0
 EXT = {"zstd": ".zst", "xz": ".xz", "lz4": ".lz4"}
 COMPRESS = {"zstd": ["zstd", "-q", "-c"], "xz": ["xz", "-c"], "lz4": ["lz4", "-q", "-c"]}
 BOOT_ID = pathlib.Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")
 
 
-def wait_until(cond, what):
-    end = time.monotonic() + DEADLINE
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"not within {DEADLINE}s: {what}")
 
 
 def pid_of(core):

@@ -6,13 +6,12 @@ Oracles: the mapped files' own bytes at the offsets the live /proc/self/maps gav
 import errno
 import json
 import os
-import pathlib
 import shutil
 import subprocess
 
 import pytest
 
-from conftest import build_prog, corefs_cat, crash, mounted
+from conftest import build_prog, crash, mounted, read_mem
 
 SEEK_DATA, SEEK_HOLE = 3, 4
 
@@ -27,12 +26,6 @@ def parse_maps(text):
     return out
 
 
-def read_mem(mnt, addr, size):
-    fd = os.open(mnt / "mem", os.O_RDONLY)
-    try:
-        return os.pread(fd, size, addr)
-    finally:
-        os.close(fd)
 
 
 def eio(mnt, addr):

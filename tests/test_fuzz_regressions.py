@@ -4,7 +4,6 @@ Each file in tests/fuzz/regressions/ is opened the way a user would: `corefs --c
 of its tree.  corefs must either render it (exit 0) or refuse it with one line (exit 1); it must
 never die of a signal.  The timeout only turns a hang into a failure; it is not a speed goal.
 """
-import pathlib
 import subprocess
 
 import pytest

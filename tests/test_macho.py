@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from conftest import COREFS, CORPUS, corefs_cat, corpus_files, mounted
+from conftest import COREFS, CORPUS, corefs_cat, corpus_files, mounted, one_line_error, read_mem
 
 CORE_REL = "lldb/mach-core/test.core"
 
@@ -115,12 +115,6 @@ def test_maps_and_regs(core, expected):
     assert parse_regs(corefs_cat(core, "task/1/regs").stdout.decode()) == regs
 
 
-def read_mem(mnt, addr, size):
-    fd = os.open(mnt / "mem", os.O_RDONLY)
-    try:
-        return os.pread(fd, size, addr)
-    finally:
-        os.close(fd)
 
 
 def test_mounted(core, expected):
@@ -218,16 +212,6 @@ def rebuild(core_head, path, patch=None):
     return path
 
 
-def one_line_error(p, core, message_re):
-    err = p.stderr.decode(errors="replace")
-    assert p.returncode > 0, f"exit status {p.returncode}, stderr: {err!r}"
-    lines = err.splitlines(keepends=True)
-    assert len(lines) == 1 and lines[0].endswith("\n"), f"expected one line, got {err!r}"
-    prefix = f"corefs: {core}: "
-    assert lines[0].startswith(prefix), f"{lines[0]!r} does not start with {prefix!r}"
-    msg = lines[0][len(prefix):-1]
-    assert re.fullmatch(message_re, msg), f"message {msg!r} does not match {message_re!r}"
-    return lines[0]
 
 
 def assert_refused(core, mnt, message_re):

@@ -8,25 +8,15 @@ the tests wait for them with a deadline instead of assuming an order.
 """
 import json
 import os
-import pathlib
 import shutil
 import subprocess
-import time
 
 import pytest
 
-from conftest import COREFS, build_prog, corefs_cat, crash, mounted
-
-DEADLINE = 10.0
+from conftest import build_prog, corefs_cat, crash, mounted, wait_until
 
 
-def wait_until(cond, what):
-    end = time.monotonic() + DEADLINE
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"not within {DEADLINE}s: {what}")
+
 
 
 def pid_of(core):
