@@ -34,9 +34,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "liveproc.h"
+
 #define MAX_THREADS 16
 
-static char copybuf[1 << 20];
 static int park[2];
 
 struct worker {
@@ -45,63 +46,6 @@ struct worker {
 	int ready;
 };
 static struct worker workers[MAX_THREADS];
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	const char *p = data;
-
-	if (fd < 0)
-		die(path);
-	while (len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w <= 0)
-			die(path);
-		p += w;
-		len -= (size_t)w;
-	}
-	close(fd);
-}
-
-static size_t read_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY);
-	size_t n = 0;
-	ssize_t r;
-
-	if (fd < 0)
-		die(path);
-	while ((r = read(fd, buf + n, size - n)) > 0)
-		n += (size_t)r;
-	if (r < 0 || n == size)
-		die(path);
-	close(fd);
-	return n;
-}
-
-static void copy(const char *src, const char *dst)
-{
-	write_file(dst, copybuf, read_file(src, copybuf, sizeof(copybuf)));
-}
-
-static char thread_state(pid_t tid)
-{
-	char path[64], buf[1024], *paren;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	n = read_file(path, buf, sizeof(buf) - 1);
-	buf[n] = 0;
-	paren = strrchr(buf, ')');
-	return paren && paren[1] == ' ' ? paren[2] : '?';
-}
 
 static void *worker_main(void *arg)
 {
@@ -174,17 +118,17 @@ int main(int argc, char **argv)
 				 task_files[k]);
 			snprintf(dst, sizeof(dst), "live-task-%d-%s", workers[i].tid,
 				 task_files[k]);
-			copy(path, dst);
+			copy_proc(path, dst);
 		}
 	for (size_t k = 0; k < 3; k++) {
 		snprintf(path, sizeof(path), "/proc/self/task/%d/%s", getpid(), task_files[k]);
 		snprintf(dst, sizeof(dst), "live-task-%d-%s", getpid(), task_files[k]);
-		copy(path, dst);
+		copy_proc(path, dst);
 	}
 	for (size_t k = 0; k < sizeof(files) / sizeof(files[0]); k++) {
 		snprintf(path, sizeof(path), "/proc/self/%s", files[k]);
 		snprintf(dst, sizeof(dst), "live-%s", files[k]);
-		copy(path, dst);
+		copy_proc(path, dst);
 	}
 	if (!strcmp(death, "gcore")) {
 		if (write(1, "ready\n", 6) != 6)

@@ -49,6 +49,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "liveproc.h"
+
 #ifndef PR_SET_VMA
 #define PR_SET_VMA 0x53564d41
 #define PR_SET_VMA_ANON_NAME 0
@@ -60,7 +62,6 @@
 
 static unsigned char g_data[PAT] = { 1 };	/* .data: a file mapping made private by writes */
 static unsigned char g_bss[PAT];
-static char copybuf[1 << 20];			/* for /proc files; static so copying allocates nothing */
 static char record[1 << 16];
 static size_t record_len;
 
@@ -75,12 +76,6 @@ struct worker {
 	int ready;
 };
 static struct worker workers[MAX_THREADS];
-
-static void die(const char *what)
-{
-	perror(what);
-	exit(2);
-}
 
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void note(const char *fmt, ...)
@@ -113,45 +108,6 @@ static void plant(const char *name, void *dst)
 	note_mem(name, dst, pat);
 }
 
-static void write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	const char *p = data;
-
-	if (fd < 0)
-		die(path);
-	while (len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w <= 0)
-			die(path);
-		p += w;
-		len -= (size_t)w;
-	}
-	close(fd);
-}
-
-static size_t read_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY);
-	size_t n = 0;
-	ssize_t r;
-
-	if (fd < 0)
-		die(path);
-	while ((r = read(fd, buf + n, size - n)) > 0)
-		n += (size_t)r;
-	if (r < 0 || n == size)
-		die(path);
-	close(fd);
-	return n;
-}
-
-static void copy_proc(const char *src, const char *dst)
-{
-	write_file(dst, copybuf, read_file(src, copybuf, sizeof(copybuf)));
-}
-
 /* The names in /proc/self/task, one a line, into dst; read with getdents64 (no malloc). */
 static void copy_task_dir(const char *dst)
 {
@@ -175,18 +131,6 @@ static void copy_task_dir(const char *dst)
 		die("getdents64");
 	close(fd);
 	write_file(dst, copybuf, out);
-}
-
-static char thread_state(pid_t tid)
-{
-	char path[64], buf[1024], *paren;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	n = read_file(path, buf, sizeof(buf) - 1);
-	buf[n] = 0;
-	paren = strrchr(buf, ')');
-	return paren && paren[1] == ' ' ? paren[2] : '?';
 }
 
 /* Async-signal-safe formatting for the handler. */
