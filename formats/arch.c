@@ -236,7 +236,8 @@ static const char *const sparc_signals[] = {
 	[31] = "SIGUSR2",
 };
 
-static const char *const netbsd_signals[] = {
+/* The BSD numbering (NetBSD; macOS has the same up to 31, and no SIGPWR). */
+const char *const bsd_signals[BSD_NSIGNALS] = {
 	[1] = "SIGHUP", [2] = "SIGINT", [3] = "SIGQUIT", [4] = "SIGILL", [5] = "SIGTRAP",
 	[6] = "SIGABRT", [7] = "SIGEMT", [8] = "SIGFPE", [9] = "SIGKILL", [10] = "SIGBUS",
 	[11] = "SIGSEGV", [12] = "SIGSYS", [13] = "SIGPIPE", [14] = "SIGALRM", [15] = "SIGTERM",
@@ -332,11 +333,11 @@ static const struct arch_desc arch_table[] = {
 	{ .name = "x86_64", .gdb_name = "i386:x86-64", .machine = EM_X86_64, .elf_class = ELFCLASS64,
 	  .os = CORE_OS_NETBSD, .prstatus = PRSTATUS_LP64, .prpsinfo = prpsinfo_lp64,
 	  .gregs_size = 208, SIGINFO_64, REGS(netbsd_amd64_regs), .pc = 16, .sp = 7,
-	  .netbsd_getregs = 33, SIGNALS(netbsd_signals) },
+	  .netbsd_getregs = 33, SIGNALS(bsd_signals) },
 	{ .name = "aarch64", .gdb_name = "aarch64", .machine = EM_AARCH64, .elf_class = ELFCLASS64,
 	  .os = CORE_OS_NETBSD, .prstatus = PRSTATUS_LP64, .prpsinfo = prpsinfo_lp64,
 	  .gregs_size = 280, SIGINFO_64, REGS(netbsd_aarch64_regs), .pc = 32, .sp = 31,
-	  .netbsd_getregs = 32, SIGNALS(netbsd_signals) },
+	  .netbsd_getregs = 32, SIGNALS(bsd_signals) },
 };
 
 /* Unknown machines: the common layout of their class, no registers. */

@@ -68,6 +68,10 @@ struct arch_desc {
 	uint8_t nsignals;
 };
 
+/* Signal names in the BSD numbering, 1..32 (SIGPWR, 32, is NetBSD's only). */
+#define BSD_NSIGNALS 33
+extern const char *const bsd_signals[BSD_NSIGNALS];
+
 /* The description for a core's header; never NULL (generic row for unknown machines). */
 const struct arch_desc *arch_find(uint16_t machine, unsigned char elf_class, uint32_t e_flags,
 				  enum core_os os);

@@ -138,17 +138,6 @@ static const struct reg_desc macos_arm64_regs[] = {
 	R("fp", 232, 8), R("lr", 240, 8), R("sp", 248, 8), R("pc", 256, 8), R("cpsr", 264, 4),
 };
 
-/* The BSD numbering of <sys/signal.h>. */
-static const char *const macos_signals[] = {
-	[1] = "SIGHUP", [2] = "SIGINT", [3] = "SIGQUIT", [4] = "SIGILL", [5] = "SIGTRAP",
-	[6] = "SIGABRT", [7] = "SIGEMT", [8] = "SIGFPE", [9] = "SIGKILL", [10] = "SIGBUS",
-	[11] = "SIGSEGV", [12] = "SIGSYS", [13] = "SIGPIPE", [14] = "SIGALRM", [15] = "SIGTERM",
-	[16] = "SIGURG", [17] = "SIGSTOP", [18] = "SIGTSTP", [19] = "SIGCONT", [20] = "SIGCHLD",
-	[21] = "SIGTTIN", [22] = "SIGTTOU", [23] = "SIGIO", [24] = "SIGXCPU", [25] = "SIGXFSZ",
-	[26] = "SIGVTALRM", [27] = "SIGPROF", [28] = "SIGWINCH", [29] = "SIGINFO", [30] = "SIGUSR1",
-	[31] = "SIGUSR2",
-};
-
 /* A CPU type: its description in the model and how its threads store the general registers. */
 struct macho_cpu {
 	uint32_t cputype;
@@ -166,7 +155,7 @@ static const struct macho_cpu macho_cpus[] = {
 		    .elf_class = ELFCLASS64, .os = CORE_OS_MACOS, .gregs_size = 168,
 		    .regs = macos_x86_64_regs, .nregs = ARRAY_SIZE(macos_x86_64_regs),
 		    .pc = 16, .sp = 7,
-		    .signals = macos_signals, .nsignals = ARRAY_SIZE(macos_signals) },
+		    .signals = bsd_signals, .nsignals = 32 /* no SIGPWR */ },
 	  .flavors = x86_flavors, .gregs_flavor = x86_THREAD_STATE64,
 	  .unified_flavor = x86_THREAD_STATE, .full_flavor = x86_THREAD_FULL_STATE64 },
 	{ .cputype = CPU_TYPE_ARM64, .format = "mach-o-arm64",
@@ -174,7 +163,7 @@ static const struct macho_cpu macho_cpus[] = {
 		    .elf_class = ELFCLASS64, .os = CORE_OS_MACOS, .gregs_size = 272,
 		    .regs = macos_arm64_regs, .nregs = ARRAY_SIZE(macos_arm64_regs),
 		    .pc = 32, .sp = 31,
-		    .signals = macos_signals, .nsignals = ARRAY_SIZE(macos_signals) },
+		    .signals = bsd_signals, .nsignals = 32 /* no SIGPWR */ },
 	  .flavors = arm_flavors, .gregs_flavor = ARM_THREAD_STATE64,
 	  .unified_flavor = ARM_THREAD_STATE },
 };
