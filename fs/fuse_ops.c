@@ -421,18 +421,30 @@ static bool snapshot_file(const struct where *w)
 	return w->proc || (nodes[w->ref.node].flags & NODE_CONTROL);
 }
 
-/* control and the /proc root's files change: direct_io, with a buffer per open for the
- * snapshot its reads take (fh is fixed at open: the kernel sends back what open replied). */
+/* control and the /proc root's files change: they are direct_io, and each open has the
+ * snapshot its reads take (fh is fixed at open: the kernel sends back what open replied).
+ * Reads of one open file may come at once (threads sharing an fd, the kernel's readahead): the
+ * snapshot has a lock, and a reply is a copy owned by the request that sends it, so nothing a
+ * reply points at can change or be freed by another request (op_release) while it is written. */
+struct snapshot {
+	pthread_mutex_t lock;
+	struct buf text;
+	bool taken;
+};
+
 static void open_snapshot(fuse_req_t req, struct fuse_file_info *fi)
 {
-	struct buf *snap = calloc(1, sizeof(*snap));
+	struct snapshot *snap = calloc(1, sizeof(*snap));
 
 	if (!snap)
 		return (void)fuse_reply_err(req, ENOMEM);
+	pthread_mutex_init(&snap->lock, NULL);
 	fi->direct_io = 1;
 	fi->fh = (uint64_t)(uintptr_t)snap;
-	if (fuse_reply_open(req, fi) != 0)
+	if (fuse_reply_open(req, fi) != 0) {
+		pthread_mutex_destroy(&snap->lock);
 		free(snap);
+	}
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -507,22 +519,42 @@ static int render_snapshot(struct fsctx *f, const struct where *w, struct buf *o
 static void read_snapshot(fuse_req_t req, struct fsctx *f, const struct where *w, size_t size,
 			  off_t off, struct fuse_file_info *fi)
 {
-	struct buf *snap = (struct buf *)(uintptr_t)fi->fh;
-	int r;
+	struct snapshot *snap = (struct snapshot *)(uintptr_t)fi->fh;
+	char *reply = NULL;
+	size_t n = 0;
+	int r = 0;
 
 	if (!snap)
 		return (void)fuse_reply_err(req, EBADF);
-	if (off == 0 || !snap->p) {
-		snap->len = 0;
-		r = render_snapshot(f, w, snap);
-		if (r == 0 && buf_failed(snap))
+	pthread_mutex_lock(&snap->lock);
+	if (off == 0 || !snap->taken) {
+		struct buf fresh = { 0 };
+
+		r = render_snapshot(f, w, &fresh);
+		if (r == 0 && buf_failed(&fresh))
 			r = -ENOMEM;
-		if (r < 0)
-			return (void)fuse_reply_err(req, -r);
+		if (r == 0) {
+			buf_free(&snap->text);
+			snap->text = fresh;
+			snap->taken = true;
+		} else {
+			buf_free(&fresh);
+		}
 	}
-	if (off < 0 || (uint64_t)off >= snap->len)
-		return (void)fuse_reply_buf(req, NULL, 0);
-	fuse_reply_buf(req, snap->p + off, MIN(size, snap->len - (size_t)off));
+	if (r == 0 && off >= 0 && (uint64_t)off < snap->text.len) {
+		n = MIN(size, snap->text.len - (size_t)off);
+		reply = malloc(n);
+		if (reply)
+			memcpy(reply, snap->text.p + off, n);
+		else
+			r = -ENOMEM;
+	}
+	pthread_mutex_unlock(&snap->lock);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_buf(req, reply, n);
+	free(reply);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -595,11 +627,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct buf *snap = (struct buf *)(uintptr_t)fi->fh;
+	struct snapshot *snap = (struct snapshot *)(uintptr_t)fi->fh;
 
 	(void)ino;
 	if (snap) {
-		buf_free(snap);
+		buf_free(&snap->text);
+		pthread_mutex_destroy(&snap->lock);
 		free(snap);
 	}
 	fuse_reply_err(req, 0);
