@@ -213,3 +213,24 @@ out:
 	free(text);
 	return r;
 }
+
+int control_write(struct control *ctl, const char *data, size_t size)
+{
+	char *text, *line, *save = NULL;
+	int r = 0;
+
+	if (memchr(data, 0, size)) {
+		pthread_mutex_lock(&ctl->lock);
+		snprintf(ctl->error, sizeof(ctl->error), "a command holds a NUL byte (at offset %zu): "
+			 "nothing was done", (size_t)((const char *)memchr(data, 0, size) - data));
+		pthread_mutex_unlock(&ctl->lock);
+		return -EINVAL;
+	}
+	text = strndup(data, size);
+	if (!text)
+		return -ENOMEM;
+	for (line = strtok_r(text, "\n", &save); line && !r; line = strtok_r(NULL, "\n", &save))
+		r = control_command(ctl, line);
+	free(text);
+	return r;
+}

@@ -26,4 +26,9 @@ int control_render(struct control *ctl, struct buf *out);
 /* Run one command (a line without its newline); 0 or a negative errno. */
 int control_command(struct control *ctl, const char *line);
 
+/* What one write(2) to the file carries: each line a command, run in order until one fails.
+ * A NUL byte anywhere refuses the whole write (-EINVAL, with an error line): a command cut at
+ * it would run with arguments the writer did not mean. */
+int control_write(struct control *ctl, const char *data, size_t size);
+
 #endif

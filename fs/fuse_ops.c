@@ -584,7 +584,6 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 {
 	struct fsctx *f = ctx(req);
 	struct where w;
-	char *text, *line, *save = NULL;
 	int r;
 
 	(void)off;
@@ -593,14 +592,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t si
 		return (void)fuse_reply_err(req, -r);
 	if (w.proc || !(nodes[w.ref.node].flags & NODE_CONTROL))
 		return (void)fuse_reply_err(req, EROFS);
-	text = strndup(data, size);
-	if (!text)
-		return (void)fuse_reply_err(req, ENOMEM);
-	/* Each line is a command; the write fails with the first command that fails. */
-	for (line = strtok_r(text, "\n", &save); line && !r; line = strtok_r(NULL, "\n", &save))
-		r = control_command(w.slot->m.control, line);
-	free(text);
-	if (r < 0)
+	if ((r = control_write(w.slot->m.control, data, size)) < 0)
 		return (void)fuse_reply_err(req, -r);
 	fuse_reply_write(req, size);
 }
