@@ -166,7 +166,7 @@ static int cat(struct fsctx *f, const char *path)
 static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo, struct fsctx *f)
 {
 	struct fuse_session *se;
-	int ret = 1, r;
+	int ret = -1, r;
 
 	se = fuse_session_new(args, &corefs_ops, sizeof(corefs_ops), f);
 	if (!se)
@@ -197,7 +197,9 @@ out_signals:
 	fuse_remove_signal_handlers(se);
 out_destroy:
 	fuse_session_destroy(se);
-	return ret ? 1 : 0;
+	/* libfuse's loop returns the number of the signal (SIGTERM, SIGINT, SIGHUP) that ended
+	 * it: that is a clean unmount.  A negative value is an error. */
+	return ret < 0 ? 1 : 0;
 }
 
 /* The cores to serve: a directory of them, or one. */
