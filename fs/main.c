@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../formats/arch.h"
+#include "../revive/revive.h"
 #include "fuse_ops.h"
 
 #ifndef COREFS_VERSION
@@ -244,6 +245,7 @@ int main(int argc, char *argv[])
 	char *fsname = NULL, *fsopt = NULL, *abs = NULL;
 	int ret = 1;
 
+	revive_init();
 	/* Work on a copy of argv so arguments can be joined and freed uniformly. */
 	{
 		struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);

@@ -46,6 +46,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -238,7 +239,7 @@ struct spawn {
 	int cwd;
 	const int *extra;	/* to 3, 4, ...: the views of the core, the mapped files */
 	int nextra;
-	int errpipe;
+	int errpipe;		/* write end; ends at 3 + nextra, close-on-exec */
 	const char *path;	/* what to exec */
 	char *const *argv;
 	char *const *envp;
@@ -251,39 +252,88 @@ struct ksigaction {
 	uint64_t mask;
 };
 
-/* In the child: only system calls (it is a fork of a multi-threaded process). */
+/* The caller's limit on open files, given back to revived processes (revive_init). */
+static struct rlimit caller_nofile;
+static bool raised_nofile;
+
+void revive_init(void)
+{
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) < 0 || lim.rlim_cur >= lim.rlim_max)
+		return;
+	caller_nofile = lim;
+	lim.rlim_cur = lim.rlim_max;
+	raised_nofile = setrlimit(RLIMIT_NOFILE, &lim) == 0;
+}
+
+/* What the vessel was doing when it failed, as it reports it on the error pipe. */
+enum vessel_step { V_SIGNALS, V_CWD, V_FDS, V_LIMIT, V_TRACEME, V_EXEC };
+
+/* In the child, an error: the step and errno to the error pipe (wherever it is now), and the
+ * end. */
+static void __attribute__((noreturn)) vessel_fail(int errfd, enum vessel_step step)
+{
+	int report[2] = { (int)step, errno };
+
+	syscall(SYS_write, errfd, report, sizeof(report));
+	syscall(SYS_exit_group, 127);
+	__builtin_unreachable();
+}
+
+/* In the child: only system calls (it is a fork of a multi-threaded process).  Every call is
+ * checked: an error is reported on the error pipe, wherever that is at the moment.  The fds are
+ * placed within whatever limit the caller has: everything but what the vessel keeps is closed
+ * first, then each kept fd is copied above its final places (the lowest free numbers there)
+ * and copied down; so the limit must exceed 2 * (4 + nextra) or so, and the fds already open. */
 static void __attribute__((noreturn)) vessel(const struct spawn *s)
 {
 	struct ksigaction dfl = { .handler = SIG_DFL };
 	uint64_t none = 0;
-	int hi = 1024, e;
+	int n = 3 + s->nextra, err = s->errpipe;
+	int keep[n + 1], tmp[n];
 
 	syscall(SYS_setsid);
 	for (int sig = 1; sig <= 64; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
-	syscall(SYS_sigaltstack, &(stack_t){ .ss_flags = SS_DISABLE }, NULL);
-	/* Everything to high numbers first, then to its place: no clash on the way. */
-	for (int i = 0; i < 3; i++)
-		syscall(SYS_dup3, s->fds[i], hi + i, 0);
-	for (int i = 0; i < s->nextra; i++)
-		syscall(SYS_dup3, s->extra[i], hi + 3 + i, 0);
-	syscall(SYS_dup3, s->errpipe, hi + 3 + s->nextra, O_CLOEXEC);
+		if (sig != SIGKILL && sig != SIGSTOP &&
+		    syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8) < 0)
+			vessel_fail(err, V_FDS);
+	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8) < 0 ||
+	    syscall(SYS_sigaltstack, &(stack_t){ .ss_flags = SS_DISABLE }, NULL) < 0)
+		vessel_fail(err, V_SIGNALS);
+	/* The working directory first: its fd may be overwritten below. */
 	if (syscall(SYS_fchdir, s->cwd) < 0)
-		goto out;
-	for (int i = 0; i < 3 + s->nextra; i++)
-		syscall(SYS_dup3, hi + i, i, 0);
-	syscall(SYS_dup3, hi + 3 + s->nextra, 3 + s->nextra, O_CLOEXEC);
-	syscall(SYS_close_range, 4 + s->nextra, ~0u, 0);
+		vessel_fail(err, V_CWD);
+	for (int i = 0; i < 3; i++)
+		keep[i] = s->fds[i];
+	for (int i = 0; i < s->nextra; i++)
+		keep[3 + i] = s->extra[i];
+	keep[n] = s->errpipe;
+	close_all_but(keep, n + 1);
+	/* The error pipe above n, then every other fd: no copy lands on a place still needed. */
+	err = (int)syscall(SYS_fcntl, s->errpipe, F_DUPFD_CLOEXEC, n + 1);
+	if (err < 0)
+		vessel_fail(s->errpipe, V_FDS);
+	for (int i = 0; i < n; i++) {
+		tmp[i] = (int)syscall(SYS_fcntl, keep[i], F_DUPFD, n + 1);
+		if (tmp[i] < 0)
+			vessel_fail(err, V_FDS);
+	}
+	for (int i = 0; i < n; i++)
+		if (syscall(SYS_dup3, tmp[i], i, 0) < 0)
+			vessel_fail(err, V_FDS);
+	if (syscall(SYS_dup3, err, n, O_CLOEXEC) < 0)
+		vessel_fail(err, V_FDS);
+	err = n;
+	if (syscall(SYS_close_range, n + 1, ~0u, 0) < 0)
+		vessel_fail(err, V_FDS);
+	/* The process gets the caller's limit on open files, not the one the daemon raised. */
+	if (raised_nofile && syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &caller_nofile, NULL) < 0)
+		vessel_fail(err, V_LIMIT);
 	if (syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0) < 0)
-		goto out;
+		vessel_fail(err, V_TRACEME);
 	syscall(SYS_execve, s->path, s->argv, s->envp);
-out:
-	e = errno;
-	syscall(SYS_write, 3 + s->nextra, &e, sizeof(e));
-	syscall(SYS_exit_group, 127);
-	__builtin_unreachable();
+	vessel_fail(err, V_EXEC);
 }
 
 /* The pid namespace's init: reaps whatever is reparented to it, stays while the revived
@@ -375,6 +425,34 @@ static int make_init(struct build *b, int *nsfd)
 	return 0;
 }
 
+/* The vessel's report of a failed step, as one line naming what failed. */
+static void vessel_failed(struct build *b, const struct spawn *s, int step, int e)
+{
+	const struct revive_options *o = b->opt;
+
+	switch (step) {
+	case V_CWD:
+		fail(b, e, "cwd %s: %s", o->cwd ? o->cwd : "/", strerror(e));
+		break;
+	case V_FDS:
+		fail(b, e, "placing %d descriptors in the new process: %s", 4 + s->nextra,
+		     strerror(e));
+		break;
+	case V_LIMIT:
+		fail(b, e, "giving the new process the caller's limit on open files: %s",
+		     strerror(e));
+		break;
+	case V_SIGNALS:
+		fail(b, e, "default signal dispositions in the new process: %s", strerror(e));
+		break;
+	case V_TRACEME:
+		fail(b, e, "PTRACE_TRACEME: %s", strerror(e));
+		break;
+	default:
+		fail(b, e, "exec %s: %s", s->path, strerror(e));
+	}
+}
+
 static int spawn_vessel(struct build *b)
 {
 	const struct revive_options *o = b->opt;
@@ -382,7 +460,7 @@ static int spawn_vessel(struct build *b)
 	struct spawn s = { .fds = { -1, -1, -1 }, .cwd = -1 };
 	char *argv[2] = { NULL, NULL }, *envp[1] = { NULL };
 	int extra[b->plan.nviews + b->plan.nfiles], ep[2] = { -1, -1 }, nsfd = -1, ownns = -1;
-	int status, e = 0;
+	int status, e = 0, report[2];
 	struct clone_args ca = { .exit_signal = SIGCHLD };
 	pid_t tid = b->plan.pid;
 	long pid = -1;
@@ -446,9 +524,9 @@ static int spawn_vessel(struct build *b)
 	b->pid = (pid_t)pid;
 	close(ep[1]);
 	ep[1] = -1;
-	n = read(ep[0], &e, sizeof(e));
-	if (n == sizeof(e)) {
-		fail(b, e, "exec %s: %s", s.path, strerror(e));
+	n = read(ep[0], report, sizeof(report));
+	if (n == sizeof(report)) {
+		vessel_failed(b, &s, report[0], report[1]);
 		goto out;
 	}
 	if (wait_tid(b->pid, &status) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP) {

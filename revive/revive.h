@@ -58,6 +58,11 @@ struct revive_error {
 
 struct revived;
 
+/* Call once at start-up, before any thread exists: raises this process's soft limit on open
+ * files to its hard limit (a revival holds an fd for each mapped file; corefs uses no select())
+ * and remembers the caller's, which every revived process gets back. */
+void revive_init(void);
+
 /* Make the process.  On failure nothing is left behind (no process, no helper) and err says
  * why; -1 is returned. */
 int revive_start(const struct revive_source *src, const struct revive_options *opt,
