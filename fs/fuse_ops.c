@@ -129,7 +129,7 @@ static int fill_core_attr(struct fsctx *f, const struct where *w, struct stat *s
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino_of_core(f, w->slot, w->ref);
-	st->st_mode = n->mode;
+	st->st_mode = S_ISLNK(n->mode) ? n->mode : (n->mode & (S_IFMT | m->perm));
 	st->st_nlink = S_ISDIR(n->mode) ? 2 : 1;
 	st->st_uid = m->uid;
 	st->st_gid = m->gid;
@@ -750,8 +750,16 @@ int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool
 	m->debug = debug;
 	m->uid = getuid();
 	m->gid = getgid();
+	m->perm = 07777;
 	if (fstat(core->fd, &st) == 0)
 		m->time = st.st_mtim;
+	/* Nobody reads more through the mount than the core file lets them read: the group and
+	 * others keep their bits only where the file grants them read (a compressed core's fd is
+	 * a memfd, so the file's own mode is taken by its path), and the group is the file's. */
+	if (stat(core->path, &st) == 0 || fstat(core->fd, &st) == 0) {
+		m->gid = st.st_gid;
+		m->perm = 07700 | ((st.st_mode & S_IRGRP) ? 0070 : 0) | ((st.st_mode & S_IROTH) ? 0007 : 0);
+	}
 	r = view_init(&m->view, core, sysroot, fill);
 	if (r < 0)
 		return r;

@@ -25,8 +25,9 @@ struct mounted {
 	pthread_mutex_t lock;
 	struct rendered **cache;	/* [thread + 1][node], rows allocated on first use */
 	struct control *control;
-	uid_t uid;
-	gid_t gid;
+	uid_t uid;		/* the daemon's user: it could open the core */
+	gid_t gid;		/* the core file's group */
+	mode_t perm;		/* permission bits its files keep (see fs_mode in fuse_ops.c) */
 	struct timespec time;	/* the core file's mtime: when the process died */
 	bool debug;
 };

@@ -27,7 +27,7 @@ const struct node nodes[N_COUNT] = {
 	REG(N_CMDLINE, "cmdline", N_ROOT, 0444, render_cmdline),
 	REG(N_COMM, "comm", N_ROOT, 0444, render_comm),
 	CTL(N_CONTROL, "control", N_ROOT, 0600),
-	REG(N_CORE_JSON, "core.json", N_ROOT, 0444, render_core_json),
+	REG(N_CORE_JSON, "core.json", N_ROOT, 0400, render_core_json),	/* repeats auxv, regs */
 	REG(N_ENVIRON, "environ", N_ROOT, 0400, render_environ),
 	LNK(N_EXE, "exe", N_ROOT, render_exe, has_exe),
 	DIR(N_FD, "fd", N_ROOT, 0500, 0),		/* a core records no open files: empty */
@@ -47,8 +47,8 @@ const struct node nodes[N_COUNT] = {
 	DIR(N_TID, NULL, N_TASK, 0555, 0),
 	REG(N_TID_CMDLINE, "cmdline", N_TID, 0444, render_cmdline),
 	REG(N_TID_COMM, "comm", N_TID, 0444, render_task_comm),
-	REG(N_TID_REGS, "regs", N_TID, 0444, render_regs),
-	REG(N_TID_STACK, "stack", N_TID, 0444, render_stack),
+	REG(N_TID_REGS, "regs", N_TID, 0400, render_regs),		/* what syscall shows, and more */
+	REG(N_TID_STACK, "stack", N_TID, 0400, render_stack),		/* the kernel's mode */
 	REG(N_TID_STAT, "stat", N_TID, 0444, render_stat),
 	REG(N_TID_STATUS, "status", N_TID, 0444, render_status),
 	REGP(N_TID_SYSCALL, "syscall", N_TID, 0400, render_syscall, has_syscall),
