@@ -844,7 +844,7 @@ static void *watch(void *arg)
 {
 	struct fsctx *f = arg;
 
-	while (!f->stop) {
+	while (!atomic_load(&f->stop)) {
 		struct pollfd p[2] = { { f->inotify_fd, POLLIN, 0 }, { f->wake_fd, POLLIN, 0 } };
 		uint64_t count;
 
@@ -891,7 +891,7 @@ int fsctx_watch(struct fsctx *f, struct fuse_session *se)
 
 void fsctx_free(struct fsctx *f)
 {
-	f->stop = true;
+	atomic_store(&f->stop, true);
 	if (f->watching)
 		pthread_join(f->watcher, NULL);
 	f->cs.events_fd = -1;

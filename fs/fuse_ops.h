@@ -5,6 +5,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -27,7 +28,7 @@ struct fsctx {
 	pthread_mutex_t pending_lock;
 	struct pending { fuse_ino_t parent; char *name; } *pending;
 	size_t npending;
-	volatile bool stop;
+	atomic_bool stop;	/* the watcher ends */
 };
 
 extern const struct fuse_lowlevel_ops corefs_ops;
