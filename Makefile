@@ -32,7 +32,8 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DCOREFS_VERSION='"$(VERSION)"' $(WARN) $(
 # -lstdc++: __cxa_demangle, the C++ runtime's demangler, for C++ names in backtraces.
 LDLIBS    += $(PKG_LIBS) -lstdc++ -lpthread
 
-FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c \
+FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c formats/process.c \
+               formats/layout.c \
                formats/files.c formats/vma.c formats/macho.c formats/memory.c formats/procargs.c \
                formats/modules.c formats/symbols.c formats/unwind.c formats/ehframe.c \
                formats/compressed.c

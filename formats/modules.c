@@ -8,6 +8,7 @@
  * Each candidate's ELF header and program headers are read through the memory reader and parsed
  * with libelf; they give its extent, its load bias, its build-id note and its PT_GNU_EH_FRAME.  A
  * candidate whose headers cannot be read is not an object we can describe, and is left out. */
+#include <elf.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdlib.h>
@@ -16,12 +17,6 @@
 #include "modules.h"
 #include "util.h"
 
-#define AT_PHDR_ 3
-#define AT_PHENT_ 4
-#define AT_PHNUM_ 5
-#define AT_ENTRY_ 9
-#define AT_SYSINFO_EHDR_ 33
-#define DT_DEBUG_ 21
 
 #define HEAD_MAX (64 * 1024)	/* the most of an object read for its headers and notes */
 #define PHNUM_MAX 4096
@@ -219,8 +214,8 @@ static void from_nt_file(const struct core *c, struct memory *mem, const struct 
 {
 	uint64_t phdr = 0, entry = 0;
 
-	core_auxv(c, AT_PHDR_, &phdr);
-	core_auxv(c, AT_ENTRY_, &entry);
+	core_auxv(c, AT_PHDR, &phdr);
+	core_auxv(c, AT_ENTRY, &entry);
 	for (size_t k = 0; k < c->nfiles && !f->oom; k++) {
 		const struct core_mapped_file *file = &c->files[c->file_by_addr[k]];
 		struct module *m;
@@ -234,53 +229,6 @@ static void from_nt_file(const struct core *c, struct memory *mem, const struct 
 		if (holds(m, phdr) || (!phdr && holds(m, entry)))
 			m->kind = MODULE_EXE;
 	}
-}
-
-/* Program headers of the executable at AT_PHDR, converted by libelf; NULL when unreadable. */
-static GElf_Phdr *exe_phdrs(const struct core *c, struct memory *mem, size_t *n)
-{
-	uint64_t at, num, ent;
-	size_t want, len;
-	unsigned char *raw;
-	GElf_Phdr *out;
-	Elf_Data src, dst;
-	size_t one = c->elf_class == ELFCLASS64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
-	unsigned enc = c->big_endian ? ELFDATA2MSB : ELFDATA2LSB;
-
-	if (!core_auxv(c, AT_PHDR_, &at) || !core_auxv(c, AT_PHNUM_, &num) ||
-	    !core_auxv(c, AT_PHENT_, &ent) || ent != one || num == 0 || num > PHNUM_MAX)
-		return NULL;
-	want = (size_t)num * one;
-	raw = read_at(mem, at, want, &len);
-	out = raw && len == want ? calloc((size_t)num, sizeof(*out)) : NULL;
-	if (!out) {
-		free(raw);
-		return NULL;
-	}
-	for (size_t i = 0; i < num; i++) {
-		Elf64_Phdr p64;
-		Elf32_Phdr p32;
-
-		src = (Elf_Data){ .d_buf = raw + i * one, .d_size = one, .d_type = ELF_T_PHDR,
-				  .d_version = EV_CURRENT };
-		dst = (Elf_Data){ .d_buf = c->elf_class == ELFCLASS64 ? (void *)&p64 : (void *)&p32,
-				  .d_size = one, .d_version = EV_CURRENT };
-		if (c->elf_class == ELFCLASS64 ? !elf64_xlatetom(&dst, &src, enc) :
-						 !elf32_xlatetom(&dst, &src, enc)) {
-			free(raw);
-			free(out);
-			return NULL;
-		}
-		if (c->elf_class == ELFCLASS64)
-			out[i] = (GElf_Phdr){ p64.p_type, p64.p_flags, p64.p_offset, p64.p_vaddr,
-					      p64.p_paddr, p64.p_filesz, p64.p_memsz, p64.p_align };
-		else
-			out[i] = (GElf_Phdr){ p32.p_type, p32.p_flags, p32.p_offset, p32.p_vaddr,
-					      p32.p_paddr, p32.p_filesz, p32.p_memsz, p32.p_align };
-	}
-	free(raw);
-	*n = (size_t)num;
-	return out;
 }
 
 /* A target word at addr; false when memory does not hold it. */
@@ -306,7 +254,7 @@ static uint64_t r_debug_addr(const struct core *c, struct memory *mem, uint64_t 
 		if (!read_word(c, mem, dynamic + 2 * w * i, &tag) ||
 		    !read_word(c, mem, dynamic + 2 * w * i + w, &val) || tag == 0)
 			return 0;
-		if (tag == DT_DEBUG_)
+		if (tag == DT_DEBUG)
 			return val;
 	}
 	return 0;
@@ -325,47 +273,24 @@ static char *read_string(struct memory *mem, uint64_t addr)
 	return (char *)s;
 }
 
-/* Where the executable's ELF header is: from PT_PHDR's link-time address when it has one, else
- * right before its program headers (where linkers put them), else at its first PT_LOAD unmoved
- * (a static executable).  Each guess must parse and hold AT_PHDR; 0 when none does. */
-static uint64_t exe_header(const struct core *c, struct memory *mem, uint64_t *dynamic,
-			   struct module *m)
-{
-	size_t n = 0;
-	GElf_Phdr *ph = exe_phdrs(c, mem, &n);
-	uint64_t at_phdr = 0, guess[3] = { 0 }, ehdr = c->elf_class == ELFCLASS64 ? 64 : 52;
-	bool load_seen = false;
-
-	if (!ph)
-		return 0;
-	core_auxv(c, AT_PHDR_, &at_phdr);
-	for (size_t i = 0; i < n; i++)
-		if (ph[i].p_type == PT_PHDR)
-			guess[0] = at_phdr - ph[i].p_vaddr;	/* the bias */
-	for (size_t i = 0; i < n; i++)
-		if (ph[i].p_type == PT_LOAD && !load_seen) {
-			load_seen = true;
-			guess[0] = guess[0] ? guess[0] + ph[i].p_vaddr - ph[i].p_offset : 0;
-			guess[2] = ph[i].p_vaddr - ph[i].p_offset;
-		}
-	free(ph);
-	guess[1] = at_phdr - ehdr;
-	for (size_t i = 0; i < ARRAY_SIZE(guess); i++)
-		if (guess[i] && probe(c, mem, guess[i], m, dynamic) && holds(m, at_phdr))
-			return guess[i];
-	return 0;
-}
-
 /* 3. No NT_FILE: the executable at AT_PHDR, and the libraries of the dynamic linker's list. */
-static void from_link_map(const struct core *c, struct memory *mem, struct found *f)
+static void from_link_map(const struct core *c, struct memory *mem,
+			  const struct exe_layout *layout, struct found *f)
 {
-	struct module probed;
-	uint64_t header, dynamic = 0, w, lm, rd;
+	uint64_t dynamic = 0, w, lm, rd;
 	const char *exe = core_exe_path(c);
+	struct module *main_obj;
 
-	header = exe_header(c, mem, &dynamic, &probed);
-	if (!header || !add(c, mem, f, header, exe ? exe : "[exe]", MODULE_EXE, &dynamic))
+	if (!layout->known)
 		return;
+	main_obj = add(c, mem, f, layout->header, exe ? exe : "[exe]", MODULE_EXE, &dynamic);
+	if (!main_obj)
+		return;
+	if (!holds(main_obj, layout->phdr)) {
+		free(main_obj->name);
+		f->mods->n--;
+		return;
+	}
 	w = c->elf_class == ELFCLASS64 ? 8 : 4;
 	rd = r_debug_addr(c, mem, dynamic);
 	if (!rd || !read_word(c, mem, rd + w, &lm))	/* r_map follows the int r_version */
@@ -400,18 +325,18 @@ static int cmp_start(const void *a, const void *b)
 }
 
 int modules_find(const struct core *c, struct memory *mem, const struct disk_files *df,
-		 struct modules *out)
+		 const struct exe_layout *layout, struct modules *out)
 {
 	struct found f = { .mods = out };
 	uint64_t vdso;
 
 	memset(out, 0, sizeof(*out));
-	if (core_auxv(c, AT_SYSINFO_EHDR_, &vdso) && vdso)
+	if (core_auxv(c, AT_SYSINFO_EHDR, &vdso) && vdso)
 		add(c, mem, &f, vdso, "[vdso]", MODULE_VDSO, NULL);
 	if (c->nfiles)
 		from_nt_file(c, mem, df, &f);
 	else
-		from_link_map(c, mem, &f);
+		from_link_map(c, mem, layout, &f);
 	if (f.oom) {
 		modules_free(out);
 		return -1;

@@ -15,6 +15,7 @@
 
 #include "core.h"
 #include "files.h"
+#include "layout.h"
 #include "memory.h"
 
 enum module_kind { MODULE_EXE, MODULE_LIB, MODULE_VDSO };
@@ -40,10 +41,10 @@ struct modules {
 	size_t n;
 };
 
-/* Find the loaded objects.  Returns -1 only when out of memory (an object whose headers cannot
+/* Find the loaded objects (the executable of a core without NT_FILE where layout puts it).  Returns -1 only when out of memory (an object whose headers cannot
  * be read is left out). */
 int modules_find(const struct core *c, struct memory *mem, const struct disk_files *df,
-		 struct modules *out);
+		 const struct exe_layout *layout, struct modules *out);
 void modules_free(struct modules *mods);
 
 /* The object whose [start, end) holds addr, or NULL. */

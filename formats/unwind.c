@@ -116,7 +116,7 @@ static bool read_cached(struct unwinder *u, uint64_t addr, void *out, size_t len
 		size_t in = (size_t)(addr - base), n = MIN(len, (size_t)PAGE - in);
 
 		if (!p->valid || p->addr != base) {
-			ssize_t got = memory_read(&u->mem, base, p->bytes, PAGE);
+			ssize_t got = memory_read(u->mem, base, p->bytes, PAGE);
 
 			p->addr = base;
 			p->len = got > 0 ? (uint32_t)got : 0;
@@ -124,7 +124,7 @@ static bool read_cached(struct unwinder *u, uint64_t addr, void *out, size_t len
 		}
 		if (in + n > p->len) {
 			/* The page's start is not readable, or it ends early: read directly. */
-			if (memory_read(&u->mem, addr, dst, len) != (ssize_t)len)
+			if (memory_read(u->mem, addr, dst, len) != (ssize_t)len)
 				return false;
 			return true;
 		}
@@ -300,11 +300,13 @@ static unw_accessors_t accessors = {
 /* --- getting ready, on first use ---------------------------------------------------------- */
 
 int unwinder_init(struct unwinder *u, const struct core *c, const struct disk_files *df,
-		  const char *sysroot)
+		  struct memory *mem, const struct exe_layout *layout, const char *sysroot)
 {
 	memset(u, 0, sizeof(*u));
 	u->core = c;
 	u->files = df;
+	u->mem = mem;
+	u->layout = layout;
 	u->sysroot = sysroot ? strdup(sysroot) : NULL;
 	if (sysroot && !u->sysroot)
 		return -1;
@@ -320,10 +322,8 @@ static bool get_ready(struct unwinder *u)
 	if (u->ready || u->failed)
 		return u->ready;
 	u->failed = true;
-	if (memory_init(&u->mem, c, u->files) < 0)
-		return false;
-	if (modules_find(c, &u->mem, u->files, &u->mods) < 0 ||
-	    symbols_init(&u->syms, &u->mods, &u->mem, u->sysroot) < 0)
+	if (modules_find(c, u->mem, u->files, u->layout, &u->mods) < 0 ||
+	    symbols_init(&u->syms, &u->mods, u->mem, u->sysroot) < 0)
 		return false;
 	u->eh = calloc(u->mods.n ? u->mods.n : 1, sizeof(*u->eh));
 	u->pages = calloc(CACHE_PAGES, sizeof(*u->pages));
@@ -358,8 +358,6 @@ void unwinder_free(struct unwinder *u)
 	free(u->eh);
 	symbols_free(&u->syms);
 	modules_free(&u->mods);
-	if (u->mem.core)
-		memory_free(&u->mem);
 	free(u->pages);
 	free(u->sysroot);
 	pthread_mutex_destroy(&u->lock);

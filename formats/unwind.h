@@ -23,6 +23,7 @@
 #include "core.h"
 #include "files.h"
 #include "memory.h"
+#include "layout.h"
 #include "modules.h"
 #include "symbols.h"
 
@@ -55,7 +56,8 @@ struct unwinder {
 	pthread_mutex_t lock;	/* guards everything below */
 	bool ready;		/* modules found, address space made */
 	bool failed;		/* out of memory while getting ready */
-	struct memory mem;	/* always with the usable files, whatever mem's --no-fill says */
+	struct memory *mem;	/* the process's (facts): with the usable files, whatever --no-fill */
+	const struct exe_layout *layout;
 	struct modules mods;
 	struct symbols syms;
 	struct eh_table *eh;	/* per module, parsed on first use */
@@ -67,7 +69,7 @@ struct unwinder {
 
 /* Cheap: nothing is read until a backtrace or the module list is asked for.  -1: no memory. */
 int unwinder_init(struct unwinder *u, const struct core *c, const struct disk_files *df,
-		  const char *sysroot);
+		  struct memory *mem, const struct exe_layout *layout, const char *sysroot);
 void unwinder_free(struct unwinder *u);
 
 /* The backtrace of c->threads[i]; NULL when out of memory or i is out of range. */

@@ -9,6 +9,7 @@
 #include <sys/sysmacros.h>
 
 #include "arch.h"
+#include "util.h"
 #include "vma.h"
 
 #define AT_SYSINFO_EHDR_ 33
@@ -95,6 +96,35 @@ static uint64_t brk_base(const struct core *c, const struct core_vmas *vm, const
 	}
 }
 
+static const char *const kind_names[] = {
+	[VMA_HEAP] = "[heap]",
+	[VMA_STACK] = "[stack]",
+	[VMA_VDSO] = "[vdso]",
+	[VMA_VVAR] = "[vvar]",
+	[VMA_VVAR_VCLOCK] = "[vvar_vclock]",
+	[VMA_VSYSCALL] = "[vsyscall]",
+	[VMA_VECTORS] = "[vectors]",
+};
+
+const char *vma_kind_name(enum vma_kind k)
+{
+	return (size_t)k < ARRAY_SIZE(kind_names) ? kind_names[k] : NULL;
+}
+
+const struct core_vma *vma_of_kind(const struct core_vmas *vm, enum vma_kind k)
+{
+	for (size_t i = 0; i < vm->n; i++)
+		if (vm->v[i].kind == k)
+			return &vm->v[i];
+	return NULL;
+}
+
+static void name_as(struct core_vma *v, enum vma_kind k)
+{
+	v->kind = k;
+	v->name = kind_names[k];
+}
+
 static void name_special(const struct core *c, struct core_vmas *vm)
 {
 	const char *exe = core_exe_path(c);
@@ -106,22 +136,22 @@ static void name_special(const struct core *c, struct core_vmas *vm)
 	if (core_auxv(c, AT_SYSINFO_EHDR_, &addr) && (v = vma_at(vm, addr)) && anonymous(v)) {
 		size_t i = (size_t)(v - vm->v);
 
-		v->name = "[vdso]";
+		name_as(v, VMA_VDSO);
 		/* [vvar] and, since Linux 6.13, [vvar_vclock]: read-only, right below the vDSO. */
 		if (i >= 2 && anonymous(&vm->v[i - 1]) && anonymous(&vm->v[i - 2]) &&
 		    vm->v[i - 1].end == v->start && vm->v[i - 2].end == vm->v[i - 1].start &&
 		    !strcmp(vm->v[i - 1].perms, "r--p") && !strcmp(vm->v[i - 2].perms, "r--p")) {
-			vm->v[i - 2].name = "[vvar]";
-			vm->v[i - 1].name = "[vvar_vclock]";
+			name_as(&vm->v[i - 2], VMA_VVAR);
+			name_as(&vm->v[i - 1], VMA_VVAR_VCLOCK);
 		} else if (i >= 1 && anonymous(&vm->v[i - 1]) && vm->v[i - 1].end == v->start &&
 			   vm->v[i - 1].perms[2] == '-' && vm->v[i - 1].perms[1] == '-') {
-			vm->v[i - 1].name = "[vvar]";
+			name_as(&vm->v[i - 1], VMA_VVAR);
 		}
 	}
 	if (c->machine == EM_X86_64 && (v = vma_at(vm, VSYSCALL_ADDR)) && anonymous(v))
-		v->name = "[vsyscall]";
+		name_as(v, VMA_VSYSCALL);
 	if (c->machine == EM_ARM && (v = vma_at(vm, ARM_VECTORS_ADDR)) && anonymous(v))
-		v->name = "[vectors]";
+		name_as(v, VMA_VECTORS);
 
 	v = NULL;
 	for (size_t i = 0; i < sizeof(stack_hints) / sizeof(stack_hints[0]) && !v; i++)
@@ -130,7 +160,7 @@ static void name_special(const struct core *c, struct core_vmas *vm)
 	if (!v && main_thread && main_thread->has_sp)
 		v = vma_at(vm, main_thread->sp);
 	if (v && anonymous(v))
-		v->name = "[stack]";
+		name_as(v, VMA_STACK);
 
 	/* [heap]: the first anonymous writable mapping above the brk base, within the brk range;
 	 * one that starts exactly at the executable's end is its .bss. */
@@ -162,7 +192,7 @@ static void name_special(const struct core *c, struct core_vmas *vm)
 			break;
 		}
 		if (heap)
-			heap->name = "[heap]";
+			name_as(heap, VMA_HEAP);
 	}
 }
 
@@ -276,6 +306,7 @@ int core_vmas_build(const struct core *c, const struct disk_files *df, struct co
 
 		if (!e->file)
 			continue;
+		e->kind = VMA_FILE;
 		e->name = e->file->path;
 		e->offset = e->file->offset + (e->start - e->file->start);
 		/* Shared anonymous memory and SysV shm are files of the kernel's shmem. */

@@ -15,13 +15,13 @@
 #include "render.h"
 
 struct control {
-	const struct view *view;
+	const struct process *view;
 	pthread_mutex_t lock;
 	struct revived *rev;	/* NULL until revived */
 	char error[512];
 };
 
-int control_new(struct control **out, const struct view *v)
+int control_new(struct control **out, const struct process *v)
 {
 	struct control *ctl = calloc(1, sizeof(*ctl));
 
@@ -116,8 +116,7 @@ int control_render(struct control *ctl, struct buf *out)
 /* `revive` with its arguments: the words strtok_r has left in *save. */
 static int revive(struct control *ctl, char **save)
 {
-	const struct view *v = ctl->view;
-	struct revive_source src = { v->core, v->files, v->vmas, v->mem, v->args };
+	const struct process *v = ctl->view;
 	struct revive_options opt = { 0 };
 	struct revive_error err;
 	struct revived *r;
@@ -152,7 +151,7 @@ static int revive(struct control *ctl, char **save)
 			return -EALREADY;
 		}
 	}
-	if (revive_start(&src, &opt, &r, &err) < 0) {
+	if (revive_start(v, &opt, &r, &err) < 0) {
 		snprintf(ctl->error, sizeof(ctl->error), "%s", err.msg);
 		return -(err.err ? err.err : EIO);
 	}

@@ -14,10 +14,10 @@
 
 #include "buf.h"
 
-struct view;
+struct process;
 struct control;
 
-int control_new(struct control **out, const struct view *v);
+int control_new(struct control **out, const struct process *v);
 void control_free(struct control *ctl);
 
 /* The current state as the file's text. */

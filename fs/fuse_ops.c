@@ -110,7 +110,7 @@ static const struct rendered *rendered(struct mounted *m, struct fsref r)
 	if (!e->done) {
 		struct buf b = { 0 };
 
-		e->err = node_render(&m->view, r, &b);
+		e->err = node_render(&m->process, r, &b);
 		if (!e->err && buf_failed(&b))
 			e->err = -ENOMEM;
 		if (!e->err)
@@ -184,7 +184,7 @@ static int proc_view_build(struct fsctx *f, struct proc_view *pv)
 	}
 	for (size_t i = 0; i < n; i++)
 		if (cores_get(&f->cs, all[i]->number))
-			pv->v[pv->n++] = &all[i]->m.view;
+			pv->v[pv->n++] = &all[i]->m.process;
 	free(all);
 	return 0;
 }
@@ -261,7 +261,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		e.attr_timeout = child.proc ? PROC_TIMEOUT : TIMEOUT;
 	} else {
 		child = dir;
-		r = node_lookup(&dir.slot->m.view, dir.ref, name, &child.ref);
+		r = node_lookup(&dir.slot->m.process, dir.ref, name, &child.ref);
 	}
 	if (r < 0 || (r = fill_attr(f, &child, &e.attr)) < 0)
 		return (void)fuse_reply_err(req, -r);
@@ -324,7 +324,7 @@ static bool dir_entry(struct fsctx *f, const struct where *dir, size_t index, ch
 	if (!dir->proc) {
 		struct fsref child;
 
-		if (!node_child(&dir->slot->m.view, dir->ref, index, &child, name, namesz))
+		if (!node_child(&dir->slot->m.process, dir->ref, index, &child, name, namesz))
 			return false;
 		st->st_ino = ino_of_core(f, dir->slot, child);
 		st->st_mode = nodes[child.node].mode;
@@ -490,7 +490,7 @@ static void read_mem(fuse_req_t req, struct mounted *m, size_t size, off_t off)
 	buf = malloc(size ? size : 1);
 	if (!buf)
 		return (void)fuse_reply_err(req, ENOMEM);
-	n = off < 0 ? 0 : memory_read(m->view.mem, (uint64_t)off, buf, size);
+	n = off < 0 ? 0 : memory_read(m->process.mem, (uint64_t)off, buf, size);
 	if (n <= 0 && size > 0)
 		fuse_reply_err(req, EIO);
 	else
@@ -648,7 +648,7 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	if (off < 0)
 		return (void)fuse_reply_err(req, ENXIO);
 	/* Offsets are signed: memory at or above 2^63 (x86_64's [vsyscall]) is out of reach. */
-	if (!memory_next_data(w.slot->m.view.mem, (uint64_t)off, &start, &end) || start > INT64_MAX) {
+	if (!memory_next_data(w.slot->m.process.mem, (uint64_t)off, &start, &end) || start > INT64_MAX) {
 		/* No data at or above off: the rest is one hole. */
 		return (void)(whence == SEEK_DATA ? fuse_reply_err(req, ENXIO)
 						  : fuse_reply_lseek(req, off));
@@ -760,15 +760,15 @@ int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool
 		m->gid = st.st_gid;
 		m->perm = 07700 | ((st.st_mode & S_IRGRP) ? 0070 : 0) | ((st.st_mode & S_IROTH) ? 0007 : 0);
 	}
-	r = view_init(&m->view, core, sysroot, fill);
+	r = process_init(&m->process, core, sysroot, fill);
 	if (r < 0)
 		return r;
 	m->cache = calloc(core->nthreads + 1, sizeof(*m->cache));
-	r = m->cache ? control_new(&m->control, &m->view) : -ENOMEM;
+	r = m->cache ? control_new(&m->control, &m->process) : -ENOMEM;
 	if (r < 0) {
 		free(m->cache);
 		m->cache = NULL;
-		view_free(&m->view);
+		process_free(&m->process);
 		return r;
 	}
 	pthread_mutex_init(&m->lock, NULL);
@@ -790,7 +790,7 @@ void mounted_free(struct mounted *m)
 	m->cache = NULL;
 	control_free(m->control);
 	m->control = NULL;
-	view_free(&m->view);
+	process_free(&m->process);
 	pthread_mutex_destroy(&m->lock);
 }
 
@@ -928,7 +928,7 @@ int fsctx_cat(struct fsctx *f, const char *path, struct buf *out, bool *is_link)
 		if (w.proc)
 			r = proc_lookup(f, w.pnode, part, &w, &t);
 		else
-			r = node_lookup(&w.slot->m.view, w.ref, part, &w.ref);
+			r = node_lookup(&w.slot->m.process, w.ref, part, &w.ref);
 	}
 	free(copy);
 	if (r < 0)
@@ -946,5 +946,5 @@ int fsctx_cat(struct fsctx *f, const char *path, struct buf *out, bool *is_link)
 	if (nodes[w.ref.node].flags & NODE_MEM)
 		return -EINVAL;
 	*is_link = S_ISLNK(nodes[w.ref.node].mode);
-	return node_render(&w.slot->m.view, w.ref, out);
+	return node_render(&w.slot->m.process, w.ref, out);
 }

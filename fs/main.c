@@ -131,7 +131,7 @@ static int join_long_options(struct fuse_args *args)
 static void log_findings(const struct mounted *m)
 {
 	const struct core *c = m->core;
-	const struct disk_files *df = m->view.files;
+	const struct disk_files *df = m->process.files;
 
 	fprintf(stderr, "corefs: %s: %s %s core of pid %d, %zu threads, %zu segments\n", c->path,
 		c->format, c->arch->name, c->pid, c->nthreads, c->nsegs);

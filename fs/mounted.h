@@ -21,7 +21,7 @@ struct rendered {
 /* One served core. */
 struct mounted {
 	struct core *core;
-	struct view view;
+	struct process process;
 	pthread_mutex_t lock;
 	struct rendered **cache;	/* [thread + 1][node], rows allocated on first use */
 	struct control *control;

@@ -16,7 +16,7 @@
 #define REGP(id, NAME, PARENT, MODE, RENDER, PRESENT) \
 	[id] = { NAME, PARENT, S_IFREG | (MODE), RENDER, PRESENT, 0 }
 
-static bool has_exe(const struct view *v)
+static bool has_exe(const struct process *v)
 {
 	return core_exe_path(v->core) != NULL;
 }
@@ -55,7 +55,7 @@ const struct node nodes[N_COUNT] = {
 };
 
 /* A file exists when the core can say what is in it (exe of a core without NT_FILE cannot). */
-static bool exists(const struct view *v, struct fsref ref)
+static bool exists(const struct process *v, struct fsref ref)
 {
 	return !nodes[ref.node].present || nodes[ref.node].present(v);
 }
@@ -71,7 +71,7 @@ static bool parse_tid(const char *s, long *tid)
 	return !*end && !errno && (*s != '0' || !s[1]);
 }
 
-int node_lookup(const struct view *v, struct fsref dir, const char *name, struct fsref *out)
+int node_lookup(const struct process *v, struct fsref dir, const char *name, struct fsref *out)
 {
 	if (!node_is_dir(dir.node))
 		return -ENOTDIR;
@@ -99,7 +99,7 @@ int node_lookup(const struct view *v, struct fsref dir, const char *name, struct
 	return -ENOENT;
 }
 
-bool node_child(const struct view *v, struct fsref dir, size_t index, struct fsref *out,
+bool node_child(const struct process *v, struct fsref dir, size_t index, struct fsref *out,
 		char *namebuf, size_t namebufsz)
 {
 	if (nodes[dir.node].flags & NODE_THREADS) {
@@ -123,7 +123,7 @@ bool node_child(const struct view *v, struct fsref dir, size_t index, struct fsr
 	return false;
 }
 
-int node_resolve(const struct view *v, const char *path, struct fsref *out)
+int node_resolve(const struct process *v, const char *path, struct fsref *out)
 {
 	struct fsref cur = { N_ROOT, -1 };
 	char *copy = strdup(path), *save = NULL, *part;
@@ -144,7 +144,7 @@ int node_resolve(const struct view *v, const char *path, struct fsref *out)
 	return r;
 }
 
-int node_render(const struct view *v, struct fsref ref, struct buf *out)
+int node_render(const struct process *v, struct fsref ref, struct buf *out)
 {
 	const struct core_thread *t = NULL;
 

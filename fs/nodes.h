@@ -55,7 +55,7 @@ struct node {
 	int parent;		/* row of the parent directory, -1 for the root */
 	mode_t mode;
 	render_fn render;	/* regular files and symlinks */
-	bool (*present)(const struct view *v);	/* NULL: always there */
+	bool (*present)(const struct process *v);	/* NULL: always there */
 	unsigned flags;
 };
 
@@ -68,17 +68,17 @@ struct fsref {
 };
 
 /* The child called name of directory dir; -ENOENT when there is none. */
-int node_lookup(const struct view *v, struct fsref dir, const char *name, struct fsref *out);
+int node_lookup(const struct process *v, struct fsref dir, const char *name, struct fsref *out);
 
 /* The index-th child of dir (0-based), its name written to namebuf; false past the last. */
-bool node_child(const struct view *v, struct fsref dir, size_t index, struct fsref *out,
+bool node_child(const struct process *v, struct fsref dir, size_t index, struct fsref *out,
 		char *namebuf, size_t namebufsz);
 
 /* Resolve a relative path ("task/1234/regs"); -ENOENT or -ENOTDIR when it does not resolve. */
-int node_resolve(const struct view *v, const char *path, struct fsref *out);
+int node_resolve(const struct process *v, const char *path, struct fsref *out);
 
 /* Render a regular file or symlink target into out. */
-int node_render(const struct view *v, struct fsref ref, struct buf *out);
+int node_render(const struct process *v, struct fsref ref, struct buf *out);
 
 static inline bool node_is_dir(enum node_id n) { return S_ISDIR(nodes[n].mode); }
 

@@ -12,7 +12,7 @@
 
 /* Every served core, for the files that speak of all of them. */
 struct proc_view {
-	const struct view **v;
+	const struct process **v;
 	size_t n;
 	struct timespec now;
 };

@@ -12,68 +12,6 @@
 
 #define MAPS_NAME_COLUMN 73	/* 25 + sizeof(void *) * 6 - 1, then one space (fs/proc/task_mmu.c) */
 
-int view_init(struct view *v, const struct core *c, const char *sysroot, bool fill)
-{
-	struct disk_files *df = calloc(1, sizeof(*df));
-	struct core_vmas *vm = calloc(1, sizeof(*vm));
-	struct memory *mem = calloc(1, sizeof(*mem));
-	struct proc_args *args = calloc(1, sizeof(*args));
-
-	memset(v, 0, sizeof(*v));
-	if (!df || !vm || !mem || !args || disk_files_check(c, sysroot, df) < 0) {
-		free(df);
-		free(vm);
-		free(mem);
-		free(args);
-		return -ENOMEM;
-	}
-	v->core = c;
-	v->files = df;
-	if (core_vmas_build(c, df, vm) < 0 || memory_init(mem, c, fill ? df : NULL) < 0) {
-		free(vm);
-		free(mem);
-		free(args);
-		view_free(v);
-		return -ENOMEM;
-	}
-	v->vmas = vm;
-	v->mem = mem;
-	procargs_find(mem, c, args);
-	v->args = args;
-	v->unwinder = calloc(1, sizeof(*v->unwinder));
-	if (!v->unwinder || unwinder_init(v->unwinder, c, df, sysroot) < 0) {
-		free(v->unwinder);
-		v->unwinder = NULL;
-		view_free(v);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-void view_free(struct view *v)
-{
-	/* The unwinder refers to the files: it goes before them. */
-	if (v->unwinder) {
-		unwinder_free(v->unwinder);
-		free(v->unwinder);
-	}
-	/* The memory reader refers to the files: it goes first. */
-	if (v->mem) {
-		memory_free(v->mem);
-		free(v->mem);
-	}
-	if (v->files) {
-		disk_files_free((struct disk_files *)v->files);
-		free((void *)v->files);
-	}
-	if (v->vmas) {
-		core_vmas_free((struct core_vmas *)v->vmas);
-		free((void *)v->vmas);
-	}
-	free((void *)v->args);
-	memset(v, 0, sizeof(*v));
-}
-
 void render_vma_header(const struct core_vma *m, struct buf *out)
 {
 	size_t line = out->len;
@@ -88,7 +26,7 @@ void render_vma_header(const struct core_vma *m, struct buf *out)
 	buf_putc(out, '\n');
 }
 
-int render_maps(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_maps(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	(void)t;
 	for (size_t i = 0; i < v->vmas->n; i++)
@@ -96,7 +34,7 @@ int render_maps(const struct view *v, const struct core_thread *t, struct buf *o
 	return 0;
 }
 
-int render_auxv(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_auxv(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	(void)t;
 	if (v->core->auxv_raw)
@@ -122,7 +60,7 @@ static const char *comm_of(const struct core *c, char *tmp, size_t tmpsz)
 	return tmp;
 }
 
-int render_comm(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_comm(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	char tmp[16];
 	const char *comm = comm_of(v->core, tmp, sizeof(tmp));
@@ -133,7 +71,7 @@ int render_comm(const struct view *v, const struct core_thread *t, struct buf *o
 }
 
 /* Append memory [start, end) to out; false when a byte of it cannot be read. */
-static bool put_memory(const struct view *v, uint64_t start, uint64_t end, struct buf *out)
+static bool put_memory(const struct process *v, uint64_t start, uint64_t end, struct buf *out)
 {
 	char chunk[4096];
 
@@ -152,7 +90,7 @@ static bool put_memory(const struct view *v, uint64_t start, uint64_t end, struc
 /* /proc/PID/cmdline from the stack, as fs/proc/base.c get_mm_cmdline() reads it: the bytes of
  * [arg_start, arg_end); when the last one is not a NUL the process rewrote its arguments
  * (setproctitle) and the text runs on into the environment area up to its first NUL. */
-static bool cmdline_from_stack(const struct view *v, struct buf *out)
+static bool cmdline_from_stack(const struct process *v, struct buf *out)
 {
 	const struct proc_args *a = v->args;
 	uint64_t env_end = a->env_end;
@@ -187,7 +125,7 @@ static bool cmdline_from_stack(const struct view *v, struct buf *out)
 
 /* pr_psargs is argv joined by spaces, cut at 80 bytes; the closing NUL became a trailing space.
  * Argument boundaries inside it are lost: spaces become separators. */
-static void cmdline_from_psargs(const struct view *v, struct buf *out)
+static void cmdline_from_psargs(const struct process *v, struct buf *out)
 {
 	const char *s = v->core->psinfo.psargs;
 	size_t n = strlen(s);
@@ -202,7 +140,7 @@ static void cmdline_from_psargs(const struct view *v, struct buf *out)
 		buf_putc(out, '\0');
 }
 
-int render_cmdline(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_cmdline(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	(void)t;
 	if (!cmdline_from_stack(v, out))
@@ -210,7 +148,7 @@ int render_cmdline(const struct view *v, const struct core_thread *t, struct buf
 	return 0;
 }
 
-int render_environ(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_environ(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	const struct proc_args *a = v->args;
 	size_t mark = out->len;
@@ -221,7 +159,7 @@ int render_environ(const struct view *v, const struct core_thread *t, struct buf
 	return 0;
 }
 
-int render_exe(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_exe(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	const char *exe = core_exe_path(v->core);
 
@@ -232,7 +170,7 @@ int render_exe(const struct view *v, const struct core_thread *t, struct buf *ou
 	return 0;
 }
 
-int render_regs(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_regs(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	const struct arch_desc *a = v->core->arch;
 
@@ -315,7 +253,7 @@ static cJSON *json_signal(const struct core *c)
 	return s;
 }
 
-static cJSON *json_thread(const struct view *v, const struct core_thread *t)
+static cJSON *json_thread(const struct process *v, const struct core_thread *t)
 {
 	const struct core *c = v->core;
 	const struct arch_desc *a = c->arch;
@@ -370,7 +308,7 @@ static cJSON *json_thread(const struct view *v, const struct core_thread *t)
 	return o;
 }
 
-static cJSON *json_mappings(const struct view *v)
+static cJSON *json_mappings(const struct process *v)
 {
 	cJSON *arr = cJSON_CreateArray();
 
@@ -393,7 +331,7 @@ static cJSON *json_mappings(const struct view *v)
 	return arr;
 }
 
-static cJSON *json_files(const struct view *v)
+static cJSON *json_files(const struct process *v)
 {
 	cJSON *arr = cJSON_CreateArray();
 
@@ -468,7 +406,7 @@ static cJSON *json_process(const struct core *c)
 	return o;
 }
 
-int render_core_json(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_core_json(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	const struct core *c = v->core;
 	cJSON *root = cJSON_CreateObject(), *threads, *argv, *missing;

@@ -3,7 +3,6 @@
  * meminfo, loadavg and version.  See render_proc.h for what a dead process looks like here. */
 #include <elf.h>
 #include <errno.h>
-#include <gelf.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +18,6 @@
 #define DEAD_STATE_NAME "X (dead)"
 #define MAPS_HEADER_WIDTH 72	/* the name column of maps is 73: pad to 72, then a space */
 #define EXIT_CORE_DUMPED 0x80	/* wait status bit: the process dumped core */
-#define MAX_PHDRS 4096
 
 #ifndef COREFS_VERSION
 #define COREFS_VERSION "unknown"
@@ -47,15 +45,10 @@ static uint64_t page_size(const struct core *c)
 	return 4096;
 }
 
-static bool named(const struct core_vma *m, const char *name)
-{
-	return m->name && !strcmp(m->name, name);
-}
-
 /* [vsyscall] is the kernel's gate area: shown in maps and smaps, but not a VMA of the mm. */
 static bool is_gate(const struct core_vma *m)
 {
-	return named(m, "[vsyscall]");
+	return m->kind == VMA_VSYSCALL;
 }
 
 /* The bytes of a segment the core file holds as data.  The kernel writes a page it did not
@@ -93,168 +86,16 @@ static uint64_t resident_pages(const struct core *c, const struct core_vma *m, u
 	return held / page + (held % page != 0);
 }
 
-/* Read n program headers or one ELF header at addr through memory, in host order. */
-static bool read_elf_struct(const struct view *v, uint64_t addr, Elf_Type type, size_t count,
-			    void *native, size_t native_size)
-{
-	const struct core *c = v->core;
-	size_t fsize = c->elf_class == ELFCLASS64 ? elf64_fsize(type, count, EV_CURRENT)
-						  : elf32_fsize(type, count, EV_CURRENT);
-	unsigned enc = c->big_endian ? ELFDATA2MSB : ELFDATA2LSB;
-	unsigned char *raw;
-	Elf_Data src, dst;
-	bool ok;
-
-	if (!fsize || fsize > native_size || !(raw = malloc(fsize)))
-		return false;
-	ok = memory_read(v->mem, addr, raw, fsize) == (ssize_t)fsize;
-	if (ok) {
-		src = (Elf_Data){ .d_buf = raw, .d_type = type, .d_size = fsize,
-				  .d_version = EV_CURRENT };
-		dst = (Elf_Data){ .d_buf = native, .d_type = type, .d_size = native_size,
-				  .d_version = EV_CURRENT };
-		elf_version(EV_CURRENT);
-		ok = (c->elf_class == ELFCLASS64 ? elf64_xlatetom(&dst, &src, enc)
-						 : elf32_xlatetom(&dst, &src, enc)) != NULL;
-	}
-	free(raw);
-	return ok;
-}
-
-/* The executable's program headers (AT_PHDR, AT_PHNUM, AT_PHENT) as GElf_Phdr. */
-static GElf_Phdr *exe_phdrs(const struct view *v, size_t *n, uint64_t *at)
-{
-	const struct core *c = v->core;
-	bool is64 = c->elf_class == ELFCLASS64;
-	size_t esz = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
-	uint64_t phent, phnum;
-	GElf_Phdr *out;
-	void *native;
-
-	if (!core_auxv(c, AT_PHDR, at) || !core_auxv(c, AT_PHENT, &phent) ||
-	    !core_auxv(c, AT_PHNUM, &phnum) || phent != esz || !phnum || phnum > MAX_PHDRS)
-		return NULL;
-	native = calloc(phnum, esz);
-	out = calloc(phnum, sizeof(*out));
-	if (!native || !out || !read_elf_struct(v, *at, ELF_T_PHDR, phnum, native, phnum * esz)) {
-		free(native);
-		free(out);
-		return NULL;
-	}
-	for (size_t i = 0; i < phnum; i++) {
-		if (is64) {
-			const Elf64_Phdr *p = (const Elf64_Phdr *)native + i;
-
-			out[i] = (GElf_Phdr){ p->p_type, p->p_flags, p->p_offset, p->p_vaddr,
-					      p->p_paddr, p->p_filesz, p->p_memsz, p->p_align };
-		} else {
-			const Elf32_Phdr *p = (const Elf32_Phdr *)native + i;
-
-			out[i] = (GElf_Phdr){ p->p_type, p->p_flags, p->p_offset, p->p_vaddr,
-					      p->p_paddr, p->p_filesz, p->p_memsz, p->p_align };
-		}
-	}
-	free(native);
-	*n = phnum;
-	return out;
-}
-
-/* The load bias, as load_elf_binary computed it: AT_PHDR is the address of the program headers,
- * so the bias is AT_PHDR minus their link-time address (PT_PHDR's p_vaddr, or e_phoff inside the
- * PT_LOAD that holds it, the ELF header being read where the file's offset 0 is mapped). */
-static bool load_bias(const struct view *v, const GElf_Phdr *ph, size_t n, uint64_t at,
-		      uint64_t *bias)
-{
-	const struct core_vma *m = NULL;
-	uint64_t phoff, base;
-
-	for (size_t i = 0; i < n; i++)
-		if (ph[i].p_type == PT_PHDR) {
-			*bias = at - ph[i].p_vaddr;
-			return true;
-		}
-	for (size_t i = 0; i < v->vmas->n && !m; i++)
-		if (v->vmas->v[i].start <= at && at < v->vmas->v[i].end)
-			m = &v->vmas->v[i];
-	if (!m || !m->file || m->offset > m->start)
-		return false;
-	base = m->start - m->offset;
-	if (v->core->elf_class == ELFCLASS64) {
-		Elf64_Ehdr eh;
-
-		if (!read_elf_struct(v, base, ELF_T_EHDR, 1, &eh, sizeof(eh)) ||
-		    memcmp(eh.e_ident, ELFMAG, SELFMAG))
-			return false;
-		phoff = eh.e_phoff;
-	} else {
-		Elf32_Ehdr eh;
-
-		if (!read_elf_struct(v, base, ELF_T_EHDR, 1, &eh, sizeof(eh)) ||
-		    memcmp(eh.e_ident, ELFMAG, SELFMAG))
-			return false;
-		phoff = eh.e_phoff;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (ph[i].p_type == PT_LOAD && ph[i].p_offset <= phoff &&
-		    phoff - ph[i].p_offset < ph[i].p_filesz) {
-			*bias = at - (phoff - ph[i].p_offset + ph[i].p_vaddr);
-			return true;
-		}
-	return false;
-}
-
-/* start_code, end_code, start_data, end_data as load_elf_binary sets them (Linux 6.x): code is
- * the PF_X segments, data ends at the highest p_vaddr + p_filesz and starts at the highest
- * p_vaddr, all shifted by the load bias. */
-static void exe_layout(const struct view *v, struct mm_view *mm)
-{
-	uint64_t at, bias, start_code = UINT64_MAX, end_code = 0, start_data = 0, end_data = 0;
-	size_t n;
-	GElf_Phdr *ph = exe_phdrs(v, &n, &at);
-
-	if (!ph)
-		return;
-	if (!load_bias(v, ph, n, at, &bias)) {
-		free(ph);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		uint64_t k = ph[i].p_vaddr;
-
-		if (ph[i].p_type != PT_LOAD)
-			continue;
-		if ((ph[i].p_flags & PF_X) && k < start_code)
-			start_code = k;
-		if (start_data < k)
-			start_data = k;
-		k = ph[i].p_vaddr + ph[i].p_filesz;
-		if ((ph[i].p_flags & PF_X) && end_code < k)
-			end_code = k;
-		if (end_data < k)
-			end_data = k;
-	}
-	free(ph);
-	if (start_code == UINT64_MAX)
-		return;
-	mm->layout = true;
-	mm->start_code = start_code + bias;
-	mm->end_code = end_code + bias;
-	mm->start_data = start_data + bias;
-	mm->end_data = end_data + bias;
-}
-
 /* The counters; with layout, also what the executable's headers and the stack say. */
-static void mm_build(const struct view *v, struct mm_view *mm, bool layout)
+static void mm_build(const struct process *v, struct mm_view *mm, bool layout)
 {
-	const struct proc_args *a = v->args;
-
 	memset(mm, 0, sizeof(*mm));
 	mm->page = page_size(v->core);
 	for (size_t i = 0; i < v->vmas->n; i++) {
 		const struct core_vma *m = &v->vmas->v[i];
 		uint64_t pages = (m->end - m->start) / mm->page;
 		uint64_t rss = resident_pages(v->core, m, mm->page);
-		bool stack = named(m, "[stack]");
+		bool stack = m->kind == VMA_STACK;
 
 		if (is_gate(m))
 			continue;
@@ -274,20 +115,19 @@ static void mm_build(const struct view *v, struct mm_view *mm, bool layout)
 			mm->file += rss;
 		else
 			mm->anon += rss;
-		if (named(m, "[heap]"))
-			mm->start_brk = m->start;
 	}
 	if (!layout)
 		return;
-	exe_layout(v, mm);
-	/* argc sits below argv[], envp[] and their NULLs: mm->start_stack. */
-	if (a->found && a->auxv_addr) {
-		unsigned w = v->core->auxv_word ? v->core->auxv_word : v->core->word;
-		uint64_t below = (a->argc + a->envc + 3) * w;
-
-		if (a->argc < a->auxv_addr && a->envc < a->auxv_addr && below <= a->auxv_addr)
-			mm->start_stack = a->auxv_addr - below;
-	}
+	/* formats/layout.c: the same values revival hands PR_SET_MM_MAP; 0 where unknown. */
+	mm->start_brk = v->layout.start_brk;
+	mm->start_stack = v->layout.start_stack;
+	if (!v->layout.known)
+		return;
+	mm->layout = true;
+	mm->start_code = v->layout.start_code;
+	mm->end_code = v->layout.end_code;
+	mm->start_data = v->layout.start_data;
+	mm->end_data = v->layout.end_data;
 }
 
 /* --- the process and its threads ----------------------------------------------------------- */
@@ -325,7 +165,7 @@ static void proc_ids(const struct core *c, struct proc_ids *id)
 }
 
 /* The command name, without its newline, as comm shows it. */
-static void comm_of(const struct view *v, char *name, size_t size)
+static void comm_of(const struct process *v, char *name, size_t size)
 {
 	struct buf b = { 0 };
 
@@ -395,11 +235,11 @@ static uint64_t death_ticks(const struct core *c)
 }
 
 /* fs/proc/array.c do_task_stat: 52 fields. */
-int render_stat(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_stat(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	const struct core *c = v->core;
 	const struct core_thread *s = subject(c, t), *m = core_main_thread(c);
-	const struct proc_args *a = v->args;
+	const struct exe_layout *l = &v->layout;
 	struct proc_ids id;
 	struct mm_view mm;
 	char comm[64];
@@ -435,12 +275,11 @@ int render_stat(const struct view *v, const struct core_thread *t, struct buf *o
 	/* start_data end_data start_brk arg_start arg_end env_start env_end exit_code */
 	buf_printf(out, " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
 		   " %" PRIu64 " %d\n", mm.start_data, mm.end_data, mm.start_brk,
-		   a->found ? a->arg_start : 0, a->found ? a->arg_end : 0,
-		   a->found ? a->env_start : 0, a->found ? a->env_end : 0, exit_code(c));
+		   l->arg_start, l->arg_end, l->env_start, l->env_end, exit_code(c));
 	return 0;
 }
 
-int render_statm(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_statm(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	struct mm_view mm;
 	uint64_t text = 0;
@@ -474,7 +313,7 @@ static void put_kb(struct buf *out, const char *label, uint64_t bytes)
 }
 
 /* fs/proc/array.c proc_pid_status, Linux 6.x order. */
-int render_status(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_status(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	const struct core *c = v->core;
 	const struct core_thread *s = subject(c, t);
@@ -540,7 +379,7 @@ int render_status(const struct view *v, const struct core_thread *t, struct buf 
 }
 
 /* A thread's name: a core records the process's only, which every thread started with. */
-int render_task_comm(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_task_comm(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	return render_comm(v, t, out);
 }
@@ -609,7 +448,7 @@ static bool syscall_nr(const struct core *c, const struct syscall_abi *abi,
 	return true;
 }
 
-bool has_syscall(const struct view *v)
+bool has_syscall(const struct process *v)
 {
 	const struct core *c = v->core;
 	const struct syscall_abi *abi = syscall_abi(c);
@@ -632,7 +471,7 @@ bool has_syscall(const struct view *v)
 }
 
 /* fs/proc/base.c proc_pid_syscall for a task that is not running. */
-int render_syscall(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_syscall(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	const struct core *c = v->core;
 	const struct core_thread *s = subject(c, t);
@@ -709,12 +548,12 @@ static void vm_flags(struct buf *out, const struct core_vma *m)
 		buf_puts(out, " mr");
 	if (shared)
 		buf_puts(out, " ms");
-	if (named(m, "[stack]"))
+	if (m->kind == VMA_STACK)
 		buf_puts(out, " gd");
 	buf_puts(out, " \n");
 }
 
-int render_smaps(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_smaps(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	uint64_t page = page_size(v->core);
 
@@ -733,7 +572,7 @@ int render_smaps(const struct view *v, const struct core_thread *t, struct buf *
 	return 0;
 }
 
-int render_smaps_rollup(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_smaps_rollup(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	uint64_t page = page_size(v->core), first = 0, last = 0, rss = 0;
 	bool any = false;
@@ -764,7 +603,7 @@ int render_smaps_rollup(const struct view *v, const struct core_thread *t, struc
  * rows saying "unknown" would be honest too, but parsers of this file (prometheus/procfs, so
  * process-exporter) reject any value that is not a number or "unlimited" and then drop the
  * whole process, while a header alone parses as "no limit known". */
-int render_limits(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_limits(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	(void)v;
 	(void)t;
@@ -773,7 +612,7 @@ int render_limits(const struct view *v, const struct core_thread *t, struct buf 
 }
 
 /* proc_pid_wchan: "0", no newline, when the kernel function is not known. */
-int render_wchan(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_wchan(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	(void)v;
 	(void)t;
@@ -782,7 +621,7 @@ int render_wchan(const struct view *v, const struct core_thread *t, struct buf *
 }
 
 /* proc_pid_personality: not recorded; PER_LINUX (0). */
-int render_personality(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_personality(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	(void)v;
 	(void)t;
@@ -844,7 +683,7 @@ static void totals(const struct proc_view *pv, struct totals *s)
 {
 	memset(s, 0, sizeof(*s));
 	for (size_t i = 0; i < pv->n; i++) {
-		const struct view *v = pv->v[i];
+		const struct process *v = pv->v[i];
 		const struct core *c = v->core;
 		struct mm_view mm;
 		uint64_t ut, st;

@@ -28,20 +28,20 @@
 #define PROC_USER_HZ 100	/* clock ticks of stat's times: USER_HZ on every Linux ABI */
 
 /* Per process (t NULL: the process, as /proc/PID/...) or per thread (task/TID/...). */
-int render_stat(const struct view *v, const struct core_thread *t, struct buf *out);
-int render_status(const struct view *v, const struct core_thread *t, struct buf *out);
-int render_statm(const struct view *v, const struct core_thread *t, struct buf *out);
-int render_syscall(const struct view *v, const struct core_thread *t, struct buf *out);
-int render_task_comm(const struct view *v, const struct core_thread *t, struct buf *out);
-int render_smaps(const struct view *v, const struct core_thread *t, struct buf *out);
-int render_smaps_rollup(const struct view *v, const struct core_thread *t, struct buf *out);
-int render_limits(const struct view *v, const struct core_thread *t, struct buf *out);
-int render_wchan(const struct view *v, const struct core_thread *t, struct buf *out);
-int render_personality(const struct view *v, const struct core_thread *t, struct buf *out);
+int render_stat(const struct process *v, const struct core_thread *t, struct buf *out);
+int render_status(const struct process *v, const struct core_thread *t, struct buf *out);
+int render_statm(const struct process *v, const struct core_thread *t, struct buf *out);
+int render_syscall(const struct process *v, const struct core_thread *t, struct buf *out);
+int render_task_comm(const struct process *v, const struct core_thread *t, struct buf *out);
+int render_smaps(const struct process *v, const struct core_thread *t, struct buf *out);
+int render_smaps_rollup(const struct process *v, const struct core_thread *t, struct buf *out);
+int render_limits(const struct process *v, const struct core_thread *t, struct buf *out);
+int render_wchan(const struct process *v, const struct core_thread *t, struct buf *out);
+int render_personality(const struct process *v, const struct core_thread *t, struct buf *out);
 
 /* Whether the core's architecture says which system call its threads were in (x86_64, x32,
  * i386, and aarch64 when every thread has NT_ARM_SYSTEM_CALL). */
-bool has_syscall(const struct view *v);
+bool has_syscall(const struct process *v);
 
 /* The /proc root's files, over every served core. */
 int render_proc_stat(const struct proc_view *pv, struct buf *out);

@@ -14,12 +14,12 @@
 
 #include "render.h"
 
-static const struct backtrace *backtrace_of(const struct view *v, const struct core_thread *t)
+static const struct backtrace *backtrace_of(const struct process *v, const struct core_thread *t)
 {
 	return unwinder_thread(v->unwinder, (size_t)(t - v->core->threads));
 }
 
-int render_stack(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_stack(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	const struct backtrace *bt;
 
@@ -49,7 +49,7 @@ static void build_id_hex(const struct module *m, char *out)
 	out[2 * m->build_id_len] = '\0';
 }
 
-int render_modules(const struct view *v, const struct core_thread *t, struct buf *out)
+int render_modules(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	const struct modules *mods = unwinder_modules(v->unwinder);
 
@@ -105,7 +105,7 @@ static cJSON *json_frame(const struct frame *f)
 	return o;
 }
 
-void json_add_stack(const struct view *v, const struct core_thread *t, cJSON *thread)
+void json_add_stack(const struct process *v, const struct core_thread *t, cJSON *thread)
 {
 	const struct backtrace *bt = backtrace_of(v, t);
 	cJSON *frames;
@@ -126,7 +126,7 @@ static const char *kind_name(enum module_kind k)
 	return k == MODULE_EXE ? "exe" : k == MODULE_VDSO ? "vdso" : "library";
 }
 
-cJSON *json_modules(const struct view *v)
+cJSON *json_modules(const struct process *v)
 {
 	const struct modules *mods = unwinder_modules(v->unwinder);
 	cJSON *arr;

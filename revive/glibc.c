@@ -150,10 +150,10 @@ static void find_robust(struct memory *m, const struct plan_thread *t, size_t nt
 	}
 }
 
-void glibc_find(const struct revive_source *src, const struct plan_thread *t, size_t nt,
+void glibc_find(const struct process *src, const struct plan_thread *t, size_t nt,
 		struct glibc_layout *g)
 {
-	struct memory *m = src->mem;
+	struct memory *m = src->facts;
 	uint64_t addr[W_COUNT] = { 0 }, v;
 	bool found[W_COUNT] = { false };
 	uint32_t size;

@@ -707,7 +707,7 @@ static int vdso_move(struct build *b)
 	core_bytes = malloc(size);
 	same = core_bytes && own && p->vdso_end - p->vdso_start == size &&
 	       (p->vvar_start == p->vdso_start || p->vdso_start - p->vvar_start == vvar) &&
-	       memory_read(p->src->mem, p->vdso_start, core_bytes, size) == (ssize_t)size &&
+	       memory_read(p->src->facts, p->vdso_start, core_bytes, size) == (ssize_t)size &&
 	       !memcmp(core_bytes, own, size);
 	free(core_bytes);
 	if (!same)
@@ -859,7 +859,7 @@ static int write_bytes(struct build *b)
 	if (p->vdso_start && !b->vdso_moved) {
 		size_t n = (size_t)MIN(p->vdso_end - p->vdso_start, 64 * PAGE);
 
-		if (memory_read(p->src->mem, p->vdso_start, cb, n) == (ssize_t)n &&
+		if (memory_read(p->src->facts, p->vdso_start, cb, n) == (ssize_t)n &&
 		    poke(b, p->vdso_start, cb, n) < 0)
 			goto out;
 	}
@@ -1232,7 +1232,7 @@ static const char *fd_word(const char *path)
 	return path ? path : "/dev/null";
 }
 
-int revive_start(const struct revive_source *src, const struct revive_options *opt,
+int revive_start(const struct process *src, const struct revive_options *opt,
 		 struct revived **out, struct revive_error *err)
 {
 	struct build b = { .opt = opt, .err = err, .mem_fd = -1, .init_ready = -1 };

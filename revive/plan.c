@@ -133,12 +133,6 @@ static size_t file_index(struct plan *p, const struct disk_file *d)
 	return p->nfiles++;
 }
 
-static bool is_vdso_family(const struct core_vma *v)
-{
-	return v->name && (!strcmp(v->name, "[vdso]") || !strcmp(v->name, "[vvar]") ||
-			   !strcmp(v->name, "[vvar_vclock]"));
-}
-
 static const char *status_words(const struct disk_file *d)
 {
 	if (!d)
@@ -189,7 +183,7 @@ static int lay_out(struct plan *p, size_t *cap, const struct core_vma *v, struct
 	uint64_t avail = s ? MIN(s->avail, v->end - v->start) : 0;
 	uint64_t filesz = s ? MIN(s->filesz, v->end - v->start) : 0;
 	uint64_t mapped = 0;
-	bool stack = v->name && !strcmp(v->name, "[stack]");
+	bool stack = v->kind == VMA_STACK;
 	const char *name = v->name ? v->name : "anonymous memory";
 	struct region *r;
 
@@ -289,8 +283,8 @@ static int lay_out_all(struct plan *p, struct revive_error *err)
 		if (v->start % PLAN_PAGE || v->end % PLAN_PAGE)
 			return revive_fail(err, EINVAL, "revive: the mapping at 0x%" PRIx64 "-0x%"
 					   PRIx64 " is not page-aligned", v->start, v->end);
-		if (is_vdso_family(v)) {
-			if (!strcmp(v->name, "[vdso]")) {
+		if (vma_is_vdso_family(v)) {
+			if (v->kind == VMA_VDSO) {
 				p->vdso_start = v->start;
 				p->vdso_end = v->end;
 			} else if (!p->vvar_start || v->start < p->vvar_start) {
@@ -308,89 +302,23 @@ static int lay_out_all(struct plan *p, struct revive_error *err)
 
 /* --- the mm fields ------------------------------------------------------------------------- */
 
-/* start_code..end_data as the kernel's ELF loader sets them, from the executable's program
- * headers (the core's copy of its header page, else the file) and where it was loaded. */
-static bool exe_bounds(struct plan *p)
-{
-	const struct core *c = p->src->core;
-	const char *exe = core_exe_path(c);
-	const struct core_mapped_file *h = NULL;
-	const struct disk_file *d;
-	unsigned char page[PLAN_PAGE];
-	Elf *elf = NULL;
-	int fd = -1;
-	ssize_t got;
-	size_t phnum;
-	uint64_t bias = 0, sc = UINT64_MAX, ec = 0, sd = 0, ed = 0;
-	bool first = true, ok = false;
-
-	if (!exe)
-		return false;
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (c->files[i].offset == 0 && !strcmp(c->files[i].path, exe) &&
-		    (!h || c->files[i].start < h->start))
-			h = &c->files[i];
-	if (!h)
-		return false;
-	d = disk_file_of(c, p->src->files, h);
-	got = core_read_mem(c, h->start, page, sizeof(page));
-	if (got >= 64 && !memcmp(page, ELFMAG, SELFMAG))
-		elf = elf_memory((char *)page, (size_t)got);
-	else if (disk_file_usable(d) && (fd = open(d->disk_path, O_RDONLY | O_CLOEXEC)) >= 0)
-		elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_getphdrnum(elf, &phnum) != 0)
-		goto out;
-	for (size_t i = 0; i < phnum; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (first) {
-			bias = h->start - (ph.p_vaddr & ~(uint64_t)(PLAN_PAGE - 1));
-			first = false;
-		}
-		if ((ph.p_flags & PF_X) && ph.p_vaddr < sc)
-			sc = ph.p_vaddr;
-		if (ph.p_vaddr > sd)
-			sd = ph.p_vaddr;
-		if ((ph.p_flags & PF_X) && ph.p_vaddr + ph.p_filesz > ec)
-			ec = ph.p_vaddr + ph.p_filesz;
-		if (ph.p_vaddr + ph.p_filesz > ed)
-			ed = ph.p_vaddr + ph.p_filesz;
-	}
-	if (first || sc == UINT64_MAX)
-		goto out;
-	p->start_code = sc + bias;
-	p->end_code = ec + bias;
-	p->start_data = sd + bias;
-	p->end_data = ed + bias;
-	ok = p->start_code < p->end_code && p->start_data <= p->end_data;
-out:
-	if (elf)
-		elf_end(elf);
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static const struct core_vma *vma_named(const struct core_vmas *vm, const char *name)
-{
-	for (size_t i = 0; i < vm->n; i++)
-		if (vm->v[i].name && !strcmp(vm->v[i].name, name))
-			return &vm->v[i];
-	return NULL;
-}
-
+/* The mm fields formats/layout.c derived (the mount's stat shows the same); where the core
+ * does not tell one, the nearest value that keeps PR_SET_MM_MAP's checks, said in `lost`. */
 static void mm_fields(struct plan *p, uint64_t curbrk)
 {
-	const struct revive_source *src = p->src;
-	const struct core_vma *heap = vma_named(src->vmas, "[heap]");
-	const struct core_vma *stack = vma_named(src->vmas, "[stack]");
-	const struct proc_args *a = src->args;
+	const struct process *src = p->src;
+	const struct exe_layout *l = &src->layout;
+	const struct core_vma *heap = vma_of_kind(src->vmas, VMA_HEAP);
+	const struct core_vma *stack = vma_of_kind(src->vmas, VMA_STACK);
 	const struct core_thread *main_thread = core_main_thread(src->core);
 	uint64_t top = 0;
 
-	if (!exe_bounds(p)) {
+	if (l->known) {
+		p->start_code = l->start_code;
+		p->end_code = l->end_code;
+		p->start_data = l->start_data;
+		p->end_data = l->end_data;
+	} else {
 		/* Nothing better: the lowest executable mapping.  Only /proc/PID/stat shows these. */
 		for (size_t i = 0; i < p->nr; i++)
 			if (p->r[i].prot & PROT_EXEC) {
@@ -410,7 +338,7 @@ static void mm_fields(struct plan *p, uint64_t curbrk)
 			top = v->end;
 	}
 	if (heap) {
-		p->start_brk = heap->start;
+		p->start_brk = l->start_brk;
 		p->brk = curbrk >= heap->start && curbrk <= heap->end ? curbrk : heap->end;
 	} else {
 		/* No heap yet: the break sits where glibc saw it, else after the executable. */
@@ -420,21 +348,24 @@ static void mm_fields(struct plan *p, uint64_t curbrk)
 	if (p->start_brk < p->end_data)
 		p->start_brk = p->brk = MAX(p->brk, p->end_data);
 
-	if (a && a->found) {
-		p->arg_start = a->arg_start;
-		p->arg_end = a->arg_end;
-		p->env_start = a->env_start;
-		p->env_end = a->env_end;
-		/* argc, then argv[], NULL, envp[], NULL, then the auxv the core's copy was found at. */
-		p->start_stack = a->auxv_addr - 8 * (a->envc + 1) - 8 * (a->argc + 1) - 8;
+	if (l->args_known) {
+		p->arg_start = l->arg_start;
+		p->arg_end = l->arg_end;
+		p->env_start = l->env_start;
+		p->env_end = l->env_end;
+	}
+	if (l->stack_known) {
+		p->start_stack = l->start_stack;
 	} else {
 		uint64_t sp = main_thread && main_thread->has_sp ? main_thread->sp : 0;
 
 		p->start_stack = stack && sp >= stack->start && sp < stack->end ? sp
-				 : stack ? stack->end - 8 : sp;
+				 : stack ? stack->end - src->core->word : sp;
+	}
+	if (!l->args_known) {
 		p->arg_start = p->arg_end = p->env_start = p->env_end = p->start_stack;
 		plan_lost(p, "argv and envp were not found on the stack (%s): /proc/PID/cmdline and "
-			  "environ are empty", a ? a->why : "no stack");
+			  "environ are empty", src->args->why);
 	}
 	if (!stack)
 		plan_lost(p, "the core has no [stack] mapping: the process has no growing stack");
@@ -510,7 +441,7 @@ static void thread_areas(struct plan *p)
 		if (g->robust)
 			t->robust_addr = t->fs_base + g->robust_off;
 		/* rseq: registered when the area's cpu_id is a cpu (-1: never, -2: failed). */
-		if (g->rseq && memory_read(p->src->mem, t->fs_base + (uint64_t)g->rseq_off + 4, &cpu,
+		if (g->rseq && memory_read(p->src->facts, t->fs_base + (uint64_t)g->rseq_off + 4, &cpu,
 					   4) == 4 && cpu >= 0)
 			t->rseq_addr = t->fs_base + (uint64_t)g->rseq_off;
 		restarts += t->restart_block;
@@ -547,7 +478,7 @@ static int refuse(const struct core *c, struct revive_error *err)
 	return 0;
 }
 
-int plan_build(const struct revive_source *src, struct plan *p, struct revive_error *err)
+int plan_build(const struct process *src, struct plan *p, struct revive_error *err)
 {
 	const struct core *c = src->core;
 	const char *exe = core_exe_path(c);

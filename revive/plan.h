@@ -76,7 +76,7 @@ struct plan_thread {
 };
 
 struct plan {
-	const struct revive_source *src;
+	const struct process *src;
 	struct region *r;	/* ascending, not overlapping */
 	size_t nr;
 	struct plan_file *files;
@@ -109,7 +109,7 @@ struct plan {
 
 /* Decide everything; refusals and failures fill err and return -1 (nothing to undo but
  * plan_free). */
-int plan_build(const struct revive_source *src, struct plan *p, struct revive_error *err);
+int plan_build(const struct process *src, struct plan *p, struct revive_error *err);
 void plan_free(struct plan *p);
 
 /* Open the files the plan maps from (O_RDONLY | O_CLOEXEC). */
@@ -119,7 +119,7 @@ int plan_open_files(struct plan *p, struct revive_error *err);
 void plan_lost(struct plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Find glibc's offsets in the target's libc and ld.so and check them against threads (glibc.c). */
-void glibc_find(const struct revive_source *src, const struct plan_thread *t, size_t nt,
+void glibc_find(const struct process *src, const struct plan_thread *t, size_t nt,
 		struct glibc_layout *g);
 
 /* Fill a revive_error; returns -1. */

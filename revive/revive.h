@@ -1,8 +1,7 @@
 /* revive/revive.h — turn a core into a live process that debuggers attach to and that runs on.
  *
- * The interface is the model's (formats/): what the core holds, the mapped files found on disk,
- * the maps view, the process's memory and its argv/envp bounds.  A backend (linux.c: ptrace on
- * x86_64 Linux) makes from them a real process whose threads are all group-stopped with the
+ * The interface is the model's: the dead process as formats/process.h makes it.  A backend
+ * (linux.c: ptrace on x86_64 Linux) makes from it a real process whose threads are all group-stopped with the
  * core's registers, whose memory layout, protections and bytes are the core's, and which then
  * belongs to nobody: it outlives the caller and whatever it is part of (a FUSE mount).
  *
@@ -16,20 +15,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "../formats/core.h"
-#include "../formats/files.h"
-#include "../formats/memory.h"
-#include "../formats/procargs.h"
-#include "../formats/vma.h"
-
-/* The dead process, as formats/ sees it. */
-struct revive_source {
-	const struct core *core;
-	const struct disk_files *files;
-	const struct core_vmas *vmas;
-	struct memory *mem;		/* core bytes and the mapped files' text */
-	const struct proc_args *args;	/* argv and envp on the stack */
-};
+#include "../formats/process.h"
 
 struct revive_options {
 	const char *stdin_path;		/* NULL: /dev/null; relative paths are taken from cwd */
@@ -65,7 +51,7 @@ void revive_init(void);
 
 /* Make the process.  On failure nothing is left behind (no process, no helper) and err says
  * why; -1 is returned. */
-int revive_start(const struct revive_source *src, const struct revive_options *opt,
+int revive_start(const struct process *src, const struct revive_options *opt,
 		 struct revived **out, struct revive_error *err);
 
 /* The state now; collects the process's exit when it ended. */

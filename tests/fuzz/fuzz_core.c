@@ -30,7 +30,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static void render_tree(const struct view *v, struct fsref dir)
+static void render_tree(const struct process *v, struct fsref dir)
 {
 	char name[32];
 	struct fsref child;
@@ -50,7 +50,7 @@ static void render_tree(const struct view *v, struct fsref dir)
 	}
 }
 
-static void read_memory(const struct view *v)
+static void read_memory(const struct process *v)
 {
 	char buf[256];
 	uint64_t start, end;
@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	struct core *c = NULL;
 	struct core_error err;
-	struct view v;
+	struct process v;
 
 	if (fd < 0)
 		return 0;
@@ -81,8 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (core_open(path, &c, &err) == 0) {
-		if (view_init(&v, c, "/nonexistent-sysroot", false) == 0) {
-			const struct view *one[1] = { &v };
+		if (process_init(&v, c, "/nonexistent-sysroot", false) == 0) {
+			const struct process *one[1] = { &v };
 			struct proc_view pv = { one, 1, { 0, 0 } };
 
 			render_tree(&v, (struct fsref){ N_ROOT, -1 });
@@ -95,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				buf_free(&b);
 			}
 			read_memory(&v);
-			view_free(&v);
+			process_free(&v);
 		}
 		core_close(c);
 	}

@@ -675,7 +675,7 @@ static bool survive(const char *path)
 {
 	struct core_error err = { 0 };
 	struct core *c = NULL;
-	struct view v;
+	struct process v;
 	unsigned char buf[256];
 	int r;
 
@@ -684,7 +684,7 @@ static bool survive(const char *path)
 		CHECK(err.msg[0] && !strchr(err.msg, '\n') && !strncmp(err.msg, path, strlen(path)));
 		return false;
 	}
-	r = view_init(&v, c, NULL, true);
+	r = process_init(&v, c, NULL, true);
 	if (CHECK_I64(r, 0)) {
 		static const render_fn fns[] = { render_maps, render_auxv, render_comm, render_cmdline,
 						 render_environ, render_exe, render_core_json };
@@ -704,7 +704,7 @@ static bool survive(const char *path)
 		}
 		for (uint64_t a = 0; v.mem && memory_next_data(v.mem, a, &start, &end) && end > a; a = end)
 			memory_read(v.mem, start, buf, sizeof(buf));
-		view_free(&v);
+		process_free(&v);
 	}
 	for (size_t i = 0; i < c->nsegs; i++) {
 		core_read_mem(c, c->segs[i].vaddr, buf, sizeof(buf));

@@ -17,7 +17,7 @@
 struct fixture {
 	struct synth s;
 	struct core *c;
-	struct view v;
+	struct process v;
 	bool has_view;
 };
 
@@ -34,7 +34,7 @@ static bool fixture_open(struct fixture *f)
 		unit_report(false, __FILE__, __LINE__, "core_open(%s): %s", f->s.path, err.msg);
 		return false;
 	}
-	r = view_init(&f->v, f->c, NULL, false);
+	r = process_init(&f->v, f->c, NULL, false);
 	if (!CHECK_I64(r, 0))
 		return false;
 	f->has_view = true;
@@ -44,13 +44,13 @@ static bool fixture_open(struct fixture *f)
 static void fixture_close(struct fixture *f)
 {
 	if (f->has_view)
-		view_free(&f->v);
+		process_free(&f->v);
 	core_close(f->c);
 	synth_free(&f->s);
 }
 
 /* Render into a NUL-terminated string (the caller frees); NULL when the renderer failed. */
-static char *render(render_fn fn, const struct view *v, const struct core_thread *t, int *ret,
+static char *render(render_fn fn, const struct process *v, const struct core_thread *t, int *ret,
 		    size_t *len)
 {
 	struct buf b = { 0 };
@@ -65,7 +65,7 @@ static char *render(render_fn fn, const struct view *v, const struct core_thread
 	return s;
 }
 
-static char *render_ok(render_fn fn, const struct view *v, const struct core_thread *t, size_t *len)
+static char *render_ok(render_fn fn, const struct process *v, const struct core_thread *t, size_t *len)
 {
 	int r;
 	size_t n;
@@ -392,7 +392,7 @@ out:
 /* --- the node table ------------------------------------------------------------------------- */
 
 /* The root's children as "/a/b/c/"; returns 1 when no name came twice. */
-static int root_listing(const struct view *v, char *out, size_t outsz)
+static int root_listing(const struct process *v, char *out, size_t outsz)
 {
 	struct fsref ref;
 	char name[32], slashed[40];

@@ -17,7 +17,7 @@
 struct fixture {
 	struct synth s;
 	struct core *c;
-	struct view v;
+	struct process v;
 	bool has_view;
 };
 
@@ -33,14 +33,14 @@ static bool fixture_open(struct fixture *f)
 		fprintf(stderr, "  %s\n", err.msg);
 		return false;
 	}
-	f->has_view = CHECK(view_init(&f->v, f->c, NULL, false) == 0);
+	f->has_view = CHECK(process_init(&f->v, f->c, NULL, false) == 0);
 	return f->has_view;
 }
 
 static void fixture_close(struct fixture *f)
 {
 	if (f->has_view)
-		view_free(&f->v);
+		process_free(&f->v);
 	if (f->c)
 		core_close(f->c);
 	f->c = NULL;
@@ -49,7 +49,7 @@ static void fixture_close(struct fixture *f)
 }
 
 /* The file's bytes, NUL-terminated; NULL (and a failed check) when rendering fails. */
-static char *render(render_fn fn, const struct view *v, const struct core_thread *t)
+static char *render(render_fn fn, const struct process *v, const struct core_thread *t)
 {
 	struct buf b = { 0 };
 	int r = fn(v, t, &b);
@@ -288,7 +288,7 @@ out:
 static void test_root_files(void)
 {
 	struct fixture f;
-	const struct view *views[1];
+	const struct process *views[1];
 	struct proc_view pv = { views, 1, { 0, 0 } };
 	char *s;
 

@@ -165,7 +165,7 @@ static void test_symbols_of_this_program(void)
 struct fixture {
 	struct synth s;
 	struct core *c;
-	struct view v;
+	struct process v;
 };
 
 static bool fixture_open(struct fixture *f)
@@ -178,17 +178,17 @@ static bool fixture_open(struct fixture *f)
 		unit_report(false, __FILE__, __LINE__, "core_open(%s): %s", f->s.path, err.msg);
 		return false;
 	}
-	return CHECK_I64(view_init(&f->v, f->c, "/nonexistent-sysroot", true), 0);
+	return CHECK_I64(process_init(&f->v, f->c, "/nonexistent-sysroot", true), 0);
 }
 
 static void fixture_close(struct fixture *f)
 {
-	view_free(&f->v);
+	process_free(&f->v);
 	core_close(f->c);
 	synth_free(&f->s);
 }
 
-static char *render_ok(render_fn fn, const struct view *v, const struct core_thread *t)
+static char *render_ok(render_fn fn, const struct process *v, const struct core_thread *t)
 {
 	struct buf b = { 0 };
 	size_t len;
