@@ -337,16 +337,15 @@ static void mm_fields(struct plan *p, uint64_t curbrk)
 		    v->start >= p->start_code)
 			top = v->end;
 	}
+	/* The break need not lie above the data: a static PIE's heap is far below its image. */
 	if (heap) {
 		p->start_brk = l->start_brk;
 		p->brk = curbrk >= heap->start && curbrk <= heap->end ? curbrk : heap->end;
 	} else {
 		/* No heap yet: the break sits where glibc saw it, else after the executable. */
-		p->start_brk = p->brk = curbrk && curbrk > p->end_data ? curbrk
+		p->start_brk = p->brk = curbrk ? curbrk
 			: (MAX(top, p->end_data) + PLAN_PAGE - 1) & ~(uint64_t)(PLAN_PAGE - 1);
 	}
-	if (p->start_brk < p->end_data)
-		p->start_brk = p->brk = MAX(p->brk, p->end_data);
 
 	if (l->args_known) {
 		p->arg_start = l->arg_start;

@@ -15,8 +15,8 @@
  *                 anonymous page and a shared mapping of the file witness-shared (patterns are
  *                 planted there too); "anon-name START END NAME" when naming an anonymous mapping
  *                 worked (needs CONFIG_ANON_VMA_NAME); "fault ADDR" for the segv and hole deaths.
- *   live-maps, live-smaps, live-auxv, live-comm, live-cmdline, live-coredump_filter: bytes of
- *                 the /proc/self files of those names
+ *   live-maps, live-smaps, live-stat, live-auxv, live-comm, live-cmdline, live-coredump_filter:
+ *                 bytes of the /proc/self files of those names
  *   live-exe      readlink /proc/self/exe
  *   live-task     the names in /proc/self/task, one a line
  *   siginfo.txt   written by its handler of the fatal signal:
@@ -342,6 +342,7 @@ int main(int argc, char **argv)
 	copy_proc("/proc/self/coredump_filter", "live-coredump_filter");
 	copy_proc("/proc/self/smaps", "live-smaps");
 	copy_proc("/proc/self/maps", "live-maps");
+	copy_proc("/proc/self/stat", "live-stat");
 
 	if (!strcmp(death, "gcore")) {
 		if (write(1, "ready\n", 6) != 6)
