@@ -2,27 +2,32 @@
  *
  * Stages (revive_start):
  *   1. plan          everything decided from the model (plan.c): refusals come before any process
- *   2. vessel        a child of this thread, in its own session with default signal dispositions,
- *                    fds 0-2 as asked and the mapped files at fixed numbers, traced
- *                    (PTRACE_TRACEME) and exec'ing the target's own executable, so /proc/PID/exe
- *                    is right without privilege; it stops before its first instruction.  With
- *                    pidns it is born in a new pid namespace with the original pid (clone3
- *                    set_tid), whose init (a small process of ours) stays until it is gone.
+ *   2. vessel        a child of this thread, in its own session with default signal dispositions
+ *                    and the caller's limit on open files, fds 0-2 as asked, the views of the core
+ *                    and the mapped files at fixed numbers, traced (PTRACE_TRACEME) and exec'ing
+ *                    the target's own executable, so /proc/PID/exe is right without privilege;
+ *                    it stops before its first instruction.  With pidns it is born in a new pid
+ *                    namespace with the original pid (clone3 set_tid), whose init (a small
+ *                    process of ours) stays until it is gone.
  *   3. remote calls  a scratch page outside the target's layout holds `syscall; int3`; each
- *                    system call the vessel makes is one PTRACE_SETREGS + PTRACE_CONT
+ *                    system call the vessel makes is one PTRACE_SETREGS + PTRACE_CONT + wait
  *   4. memory        the kernel's [vvar], [vvar_vclock] and [vdso] are moved to where the core had
  *                    its vDSO when the bytes match (else the core's vDSO text is mapped over a zero
  *                    vvar), everything the exec mapped is unmapped, every region of the plan is
- *                    mapped; lazy regions get a userfaultfd and the pager; core bytes that must
- *                    be written now go through /proc/PID/mem
- *   5. mm            PR_SET_MM_MAP (code, data, brk, stack, arg/env bounds, the saved auxv), comm
- *   6. threads       clone3 in the main thread for every other thread (set_tid under pidns,
- *                    CLONE_CHILD_CLEARTID on glibc's pd->tid); each registers its robust list
- *                    and rseq area; glibc's cached tids are patched when they changed
+ *                    mapped: the core's segments from the core file (or, for gcore's misaligned
+ *                    ones, a read-only loop device over it), text from the mapped files, the rest
+ *                    anonymous; core bytes that must be written now (written pages of file
+ *                    mappings, the main stack, a foreign vDSO) go through /proc/PID/mem
+ *   5. mm            PR_SET_MM_MAP (code, data, brk, stack, arg/env bounds, the saved auxv), comm,
+ *                    coredump_filter
+ *   6. threads       clone3 in the vessel's first thread for every other thread (set_tid under
+ *                    pidns, CLONE_CHILD_CLEARTID on glibc's pd->tid); each registers its robust
+ *                    list and rseq area; glibc's cached tids are patched when they changed
  *   7. registers     every thread gets the core's general registers (fs_base and gs_base
- *                    included), its x87/SSE/AVX state and its signal mask, in a signal-delivery
- *                    stop: syscalls interrupted at dump time (-512/-513/-514) are restarted by
- *                    the kernel itself when the process runs on, because orig_rax is restored
+ *                    included), its x87/SSE/AVX state (all of it when the core's xstate layout
+ *                    is this CPU's) and its signal mask, in a signal-delivery stop: syscalls
+ *                    interrupted at dump time (-512/-513/-514) are restarted by the kernel
+ *                    itself when the process runs on, because orig_rax is restored
  *   8. stop          every thread leaves ptrace with a SIGSTOP of its own: the first to run starts
  *                    a group stop, the others join it; the process is group-stopped, untraced.
  * Any failure kills what was made (the vessel, the namespace's init) before returning; loop
