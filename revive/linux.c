@@ -302,7 +302,7 @@ static void __attribute__((noreturn)) vessel(const struct spawn *s)
 	for (int sig = 1; sig <= 64; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP &&
 		    syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8) < 0)
-			vessel_fail(err, V_FDS);
+			vessel_fail(err, V_SIGNALS);
 	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8) < 0 ||
 	    syscall(SYS_sigaltstack, &(stack_t){ .ss_flags = SS_DISABLE }, NULL) < 0)
 		vessel_fail(err, V_SIGNALS);
