@@ -193,6 +193,13 @@ uint64_t core_next_mapped(const struct core *c, uint64_t addr);
 const char *core_exe_path(const struct core *c);
 
 /* Integers in the core's byte order, from bytes the caller has bounds-checked. */
-uint64_t core_get(const struct core *c, const unsigned char *p, unsigned size);
+static inline uint64_t core_get(const struct core *c, const unsigned char *p, unsigned size)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < size; i++)
+		v |= (uint64_t)p[i] << (c->big_endian ? 8 * (size - 1 - i) : 8 * i);
+	return v;
+}
 
 #endif

@@ -38,18 +38,6 @@
 #define NETBSD_PROCINFO 1
 #define NETBSD_AUXV 2
 
-uint64_t core_get(const struct core *c, const unsigned char *p, unsigned size)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < size; i++) {
-		unsigned shift = c->big_endian ? 8 * (size - 1 - i) : 8 * i;
-
-		v |= (uint64_t)p[i] << shift;
-	}
-	return v;
-}
-
 static int64_t sext(uint64_t v, unsigned size)
 {
 	if (size >= 8)

@@ -1,9 +1,7 @@
-/* formats/internal.h — what the readers (elfcore.c, macho.c) and the memory layer share inside
- * formats/: building the model's arrays and recording problems.  Not for fs/ or revive/. */
+/* formats/internal.h — what the readers (elfcore.c, macho.c) share inside formats/ to build the
+ * model (internal.c): its arrays and the problems it records.  Not for fs/ or revive/. */
 #ifndef COREFS_INTERNAL_H
 #define COREFS_INTERNAL_H
-
-#include <sys/types.h>
 
 #include "core.h"
 
@@ -22,9 +20,5 @@ struct core_thread *core_new_thread(struct core *c, size_t *cap);
 
 /* Keep a register-set note on a thread, raw and named. */
 int core_add_regset(struct core_thread *t, const struct core_note *n);
-
-/* pread until len bytes, the end of the file or an error; how many were read, -1 when none
- * could be and errno says why. */
-ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off);
 
 #endif

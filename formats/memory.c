@@ -5,7 +5,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
 #include "memory.h"
 #include "util.h"
 
