@@ -2,7 +2,8 @@
 #
 #   make           build ./corefs
 #   make demo      crash a bundled program into a core, mount it, show what corefs sees
-#   make check     unit tests (also under ASan+UBSan) and integration tests on real cores
+#   make check     unit tests (also under ASan+UBSan) and integration tests on real cores, some
+#                  of them against build/asan/corefs (ASan+UBSan) and build/tsan/corefs (TSan)
 #   make install   PREFIX=/usr/local DESTDIR=
 #
 # `demo` and `check` first install the Debian packages they need when run as root (see `deps`).
@@ -36,7 +37,7 @@ FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c f
                formats/layout.c \
                formats/files.c formats/vma.c formats/macho.c formats/memory.c formats/procargs.c \
                formats/modules.c formats/symbols.c formats/unwind.c formats/ehframe.c \
-               formats/compressed.c formats/internal.c formats/util.c
+               formats/compressed.c
 FS_LIB_SRC  := fs/buf.c fs/render.c fs/render_stack.c fs/render_proc.c fs/nodes.c fs/procroot.c
 FS_SRC      := fs/fuse_ops.c fs/cores.c fs/control.c fs/main.c
 REVIVE_SRC  := revive/linux.c revive/plan.c revive/glibc.c revive/xstate.c revive/util.c
@@ -55,6 +56,30 @@ corefs: $(LIB_OBJ) $(FS_OBJ)
 $(BUILD)/%.o: %.c $(wildcard formats/*.h fs/*.h revive/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The daemon itself under sanitizers, for the integration tests that drive it from many threads
+# (tests/test_concurrency.py): ASan+UBSan, and ThreadSanitizer.  Each has its own objects under
+# build/asan or build/tsan, so they never mix with the plain build's.
+ASAN_DAEMON_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                     -fno-sanitize-recover=all
+TSAN_DAEMON_FLAGS := -O1 -g -fsanitize=thread
+DAEMON_SRC := $(LIB_SRC) $(FS_SRC) $(REVIVE_SRC)
+
+$(BUILD)/asan/corefs: $(DAEMON_SRC:%.c=$(BUILD)/asan/%.o)
+	$(CC) $(LDFLAGS) $(ASAN_DAEMON_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/asan/%.o: %.c $(wildcard formats/*.h fs/*.h revive/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ASAN_DAEMON_FLAGS) -c -o $@ $<
+
+$(BUILD)/tsan/corefs: $(DAEMON_SRC:%.c=$(BUILD)/tsan/%.o)
+	$(CC) $(LDFLAGS) $(TSAN_DAEMON_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tsan/%.o: %.c $(wildcard formats/*.h fs/*.h revive/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(TSAN_DAEMON_FLAGS) -c -o $@ $<
+
+SAN_DAEMONS := $(BUILD)/asan/corefs $(BUILD)/tsan/corefs
 
 # Unit tests: the format reader and the renderers, without FUSE, plain and under sanitizers.
 UNIT_SRC  := $(wildcard tests/unit/*.c)
@@ -93,7 +118,7 @@ deps:
 	fi
 
 check: deps
-	@$(MAKE) --no-print-directory corefs unit
+	@$(MAKE) --no-print-directory corefs unit $(SAN_DAEMONS)
 	$(PYTHON) tests/run.py
 
 demo: deps
