@@ -6,6 +6,8 @@ through the helpers here, so every test checks the same things: the mount comes 
 writes no error, and the unmount leaves nothing behind.
 """
 import contextlib
+import ctypes
+import errno
 import os
 import pathlib
 import re
@@ -18,6 +20,10 @@ import pytest
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 COREFS = PROJECT_ROOT / "corefs"
+# The daemon built with sanitizers (make build/asan/corefs build/tsan/corefs; make check does).
+ASAN_COREFS = PROJECT_ROOT / "build" / "asan" / "corefs"
+TSAN_COREFS = PROJECT_ROOT / "build" / "tsan" / "corefs"
+TSAN_SUPP = PROJECT_ROOT / "tests" / "tsan.supp"
 PROGS = PROJECT_ROOT / "tests" / "progs"
 CORPUS = PROJECT_ROOT.parent / "shared" / "corpus"
 
@@ -67,32 +73,88 @@ def wait_for_mount(mnt, proc, timeout=10.0):
     raise AssertionError(f"{mnt} did not become a mount point")
 
 
+def daemon_env(corefs):
+    """The environment to run a corefs binary in.  For a sanitizer build: the first report ends
+    the daemon with status 66, written to its stderr, which mounted() requires to be empty."""
+    env = dict(os.environ)
+    corefs = pathlib.Path(corefs)
+    if corefs == ASAN_COREFS:
+        env["ASAN_OPTIONS"] = "halt_on_error=1:exitcode=66:abort_on_error=0:log_path=stderr"
+        env["UBSAN_OPTIONS"] = "halt_on_error=1:exitcode=66:print_stacktrace=1:log_path=stderr"
+    elif corefs == TSAN_COREFS:
+        env["TSAN_OPTIONS"] = (f"halt_on_error=1:exitcode=66:second_deadlock_stack=1:"
+                               f"log_path=stderr:suppressions={TSAN_SUPP}")
+    return env
+
+
 @contextlib.contextmanager
-def mounted(core, *opts):
+def mounted(core, *opts, corefs=COREFS):
     """Mount core in the foreground on a fresh directory; yield the mount point as a Path.
+    corefs is the daemon binary: ./corefs, or a sanitizer build (ASAN_COREFS, TSAN_COREFS).
 
     On exit: unmount with fusermount3 -u, require a clean exit of the daemon with nothing on its
     stderr (unless -d was given), and that the mount point is no longer mounted."""
     mnt = pathlib.Path(tempfile.mkdtemp(prefix="corefs-mnt-"))
-    proc = subprocess.Popen([str(COREFS), "-f", *opts, str(core), str(mnt)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([str(corefs), "-f", *opts, str(core), str(mnt)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=daemon_env(corefs))
+    failure = None
     try:
         wait_for_mount(mnt, proc)
         yield mnt
+    except BaseException as e:
+        failure = e
+        raise
     finally:
+        if failure is not None and proc.poll() is None and _state(proc.pid) == "Z":
+            # The daemon is dying but cannot finish: a thread of it waits in the kernel on a
+            # request the dead ones will never answer (notify_inval_entry waits for the
+            # directory a lookup holds).  Its /dev/fuse stays open, so nothing unmounts it.
+            force_unmount(mnt)
         if os.path.ismount(mnt):
-            subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+            u = subprocess.run(["fusermount3", "-u", str(mnt)], check=failure is None)
+            if u.returncode != 0:
+                force_unmount(mnt)  # a failed test may have left files open there
         try:
             out, err = proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
             raise AssertionError("corefs did not exit after unmount")
+        if failure is not None:
+            # A daemon that died leaves a mount that answers ENOTCONN (not a mount point to
+            # ismount) until auto_unmount's fusermount3 takes it away.
+            wait_until(lambda: not mount_listed(mnt), f"{mnt} unmounted after corefs ended")
         assert not os.path.ismount(mnt), f"{mnt} still mounted"
         mnt.rmdir()
+        if failure is not None and (proc.returncode != 0 or (err and "-d" not in opts)):
+            raise AssertionError(f"corefs exited {proc.returncode}: {err.decode()}") from failure
     assert proc.returncode == 0, f"corefs exited {proc.returncode}: {err.decode()}"
     if "-d" not in opts:
         assert err == b"", f"corefs wrote to stderr: {err.decode()}"
+
+
+def _state(pid):
+    """The state letter of a process's main thread (Z: it has exited), None when gone."""
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2]
+
+
+def force_unmount(mnt):
+    """umount2(MNT_FORCE): aborts a FUSE mount's connection, so every request waiting on the
+    daemon fails with ENOTCONN, and unmounts it unless files are open there.  Touches nothing in
+    the mount (a stat could wait on a daemon that answers no more)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.umount2(os.fsencode(str(mnt)), 1) != 0 and ctypes.get_errno() != errno.EBUSY:
+        raise OSError(ctypes.get_errno(), f"umount2 {mnt}: {os.strerror(ctypes.get_errno())}")
+
+
+def mount_listed(mnt):
+    """Whether mnt is in the mount table, answering or not (a dead FUSE daemon's mount is)."""
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == str(mnt) for line in f)
 
 
 def read_mem(mnt, addr, size):
