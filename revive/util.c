@@ -1,5 +1,8 @@
 /* revive/util.c — small process helpers. */
+#include <errno.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -22,4 +25,21 @@ void close_all_but(const int *keep, int n)
 			syscall(SYS_close_range, lo, next - 1, 0);
 		lo = next + 1;
 	}
+}
+
+pid_t wait_tid(pid_t tid, int *status)
+{
+	pid_t w;
+
+	do
+		w = waitpid(tid, status, __WALL);
+	while (w < 0 && errno == EINTR);
+	return w;
+}
+
+void sleep_us(long us)
+{
+	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
+
+	nanosleep(&ts, NULL);
 }
