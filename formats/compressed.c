@@ -1,19 +1,21 @@
 /* formats/compressed.c — a core stored as zstd, xz or lz4 frame, decompressed into a sealed memfd.
  *
- * The stages: pick the codec by its magic; stream the file through the codec's own library
- * (libzstd, liblzma, liblz4) with a 256 KiB input and a 1 MiB output buffer; write each output
- * page into a memfd unless it is all zeros (those stay holes, as the kernel leaves the pages it
- * did not find present, and cost no memory; `zstd -d` and `xz -d` write the same sparse file),
- * counting the bytes held against compressed_limit(); check that what comes out starts like a
- * core before decompressing the rest; then set the memfd's size, give it the file's times (fs/
- * and files.c date the death of the process and judge the mapped files by the core's mtime),
- * and seal it against writing, growing and shrinking.  The compressed file is only read.
+ * The stages: take the codec whose magic the opener sniffed (dump.c, through compressed_codec);
+ * stream the file through the codec's own library (libzstd, liblzma, liblz4) with a 256 KiB
+ * input and a 1 MiB output buffer; write each output page into a memfd unless it is all zeros
+ * (those stay holes, as the kernel leaves the pages it did not find present, and cost no memory;
+ * `zstd -d` and `xz -d` write the same sparse file), counting the bytes held against
+ * compressed_limit(); check that what comes out starts a dump the opener reads (its is_dump)
+ * before decompressing the rest; then set the memfd's size, give it the file's times (fs/ and
+ * files.c date the death of the process and judge the mapped files by the core's mtime), seal
+ * it against writing, growing and shrinking, and hand it back.  The compressed file is only
+ * read, and nothing here knows the model.
  *
  * A stream that ends early (a file cut short) still yields what it held: the readers then see
- * a truncated core and say which segments lack bytes, and a problem says the stream was cut.
- * A corrupt stream is refused: the codecs check their checksums at the end of a block or frame,
- * after they have handed out its bytes, so bytes before the point where the damage shows may
- * be wrong already, and a core must not show wrong memory as if it were right. */
+ * a truncated core and say which segments lack bytes, and the opener records that the stream
+ * was cut.  A corrupt stream is refused: the codecs check their checksums at the end of a block
+ * or frame, after they have handed out its bytes, so bytes before the point where the damage
+ * shows may be wrong already, and a core must not show wrong memory as if it were right. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,7 +30,6 @@
 #include <zstd.h>
 
 #include "compressed.h"
-#include "internal.h"
 #include "util.h"
 
 #define IN_SIZE (256u << 10)
@@ -319,17 +320,13 @@ static int sink_write(struct sink *k, const unsigned char *out, size_t len)
 	return 0;
 }
 
-/* Whether the first bytes of the decompressed file are those of a format core_open reads. */
-static bool starts_like_core(const unsigned char *p, size_t n)
-{
-	return n >= 4 && (!memcmp(p, "\177ELF", 4) || !memcmp(p, "\xcf\xfa\xed\xfe", 4));
-}
-
 /* --- decompressing -------------------------------------------------------------------------- */
 
 struct run {
-	struct core *c;
+	int fd;			/* the compressed file */
+	const char *path;	/* its name, for errors */
 	const struct codec *k;
+	compressed_is_dump *is_dump;
 	struct sink sink;
 	bool from_env;		/* the limit came from the environment */
 	bool truncated;		/* the input ended inside a frame */
@@ -338,7 +335,7 @@ struct run {
 
 static int sink_fail(struct run *r, int e, struct core_error *err)
 {
-	const char *path = r->c->path, *name = r->k->name;
+	const char *path = r->path, *name = r->k->name;
 
 	if (e == -EFBIG)
 		return core_fail(err, CORE_E_TOO_LARGE, "%s: decompressed, this %s core holds "
@@ -359,9 +356,9 @@ static int flush(struct run *r, size_t len, struct core_error *err)
 	int e;
 
 	if (!r->sink.checked && len >= 4) {
-		if (!starts_like_core(r->out, len))
+		if (!r->is_dump(r->out, len))
 			return core_fail(err, CORE_E_NOT_CORE, "%s: %s-compressed, but not a "
-					 "core dump (no ELF magic)", r->c->path, r->k->name);
+					 "core dump (no ELF magic)", r->path, r->k->name);
 		r->sink.checked = true;
 	}
 	e = sink_write(&r->sink, r->out, len);
@@ -378,23 +375,23 @@ static int decompress(struct run *r, struct core_error *err)
 	int ret = -1, stalls = 0;
 
 	if (r->k->init(&s) < 0) {
-		core_fail(err, CORE_E_NOMEM, "%s: %s: %s", r->c->path, r->k->name, s.msg);
+		core_fail(err, CORE_E_NOMEM, "%s: %s: %s", r->path, r->k->name, s.msg);
 		r->k->end(&s);	/* each end takes a stream its init left half made */
 		return -1;
 	}
-	posix_fadvise(r->c->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	for (;;) {
 		size_t used = 0, made = 0;
 		enum step st;
 		bool progress;
 
 		if (inpos == inlen && !eof) {
-			ssize_t n = pread(r->c->fd, r->in, IN_SIZE, (off_t)off);
+			ssize_t n = pread(r->fd, r->in, IN_SIZE, (off_t)off);
 
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
-				core_fail(err, CORE_E_IO, "%s: %s", r->c->path, strerror(errno));
+				core_fail(err, CORE_E_IO, "%s: %s", r->path, strerror(errno));
 				goto out;
 			}
 			off += (uint64_t)n;
@@ -406,7 +403,7 @@ static int decompress(struct run *r, struct core_error *err)
 				OUT_SIZE - outlen, &made, eof);
 		if (st == STEP_ERR) {
 			core_fail(err, CORE_E_CORRUPT, "%s: corrupt %s stream: %s (at byte %" PRIu64
-				  " of the core)", r->c->path, r->k->name, s.msg,
+				  " of the core)", r->path, r->k->name, s.msg,
 				  r->sink.size + outlen + made);
 			goto out;
 		}
@@ -427,7 +424,7 @@ static int decompress(struct run *r, struct core_error *err)
 		stalls = progress ? 0 : stalls + 1;
 		if (stalls > 2) {
 			core_fail(err, CORE_E_CORRUPT, "%s: %s: the decoder makes no progress",
-				  r->c->path, r->k->name);
+				  r->path, r->k->name);
 			goto out;
 		}
 	}
@@ -436,13 +433,13 @@ static int decompress(struct run *r, struct core_error *err)
 		goto out;
 	if (r->truncated && r->sink.size < 4) {
 		core_fail(err, CORE_E_TRUNCATED, "%s: truncated %s stream: unexpected end of input "
-			  "after %" PRIu64 " bytes of the core", r->c->path, r->k->name,
+			  "after %" PRIu64 " bytes of the core", r->path, r->k->name,
 			  r->sink.size);
 		goto out;
 	}
 	if (!r->sink.checked)
 		core_fail(err, CORE_E_NOT_CORE, "%s: %s-compressed, but not a core dump (%" PRIu64
-			  " bytes)", r->c->path, r->k->name, r->sink.size);
+			  " bytes)", r->path, r->k->name, r->sink.size);
 	else
 		ret = 0;
 out:
@@ -450,77 +447,69 @@ out:
 	return ret;
 }
 
-int compressed_open(struct core *c, const struct stat *st, struct core_error *err)
+int compressed_open(int fd, const char *path, const struct stat *st, const char *codec,
+		    compressed_is_dump *is_dump, struct decompressed *out, struct core_error *err)
 {
-	unsigned char head[8];
-	ssize_t n = pread_full(c->fd, head, sizeof(head), 0);
-	struct run r = { .c = c };
+	struct run r = { .fd = fd, .path = path, .is_dump = is_dump };
 	struct timespec times[2] = { st->st_atim, st->st_mtim };
 	char name[224];
-	const char *base = strrchr(c->path, '/') ? strrchr(c->path, '/') + 1 : c->path;
-	int fd;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	int mfd;
 
-	if (n < 0)
-		return core_fail(err, CORE_E_IO, "%s: %s", c->path, strerror(errno));
-	r.k = codec_of(head, (size_t)n);
+	for (size_t i = 0; i < ARRAY_SIZE(codecs) && !r.k; i++)
+		if (codec && !strcmp(codecs[i].name, codec))
+			r.k = &codecs[i];
 	if (!r.k)
-		return 0;
+		return core_fail(err, CORE_E_UNSUPPORTED, "%s: no codec \"%s\"", path,
+				 codec ? codec : "");
 	if (limit_of(&r.sink.limit, &r.from_env) < 0)
 		return core_fail(err, CORE_E_TOO_LARGE, "%s: " LIMIT_ENV "=%s is not a size "
-				 "(bytes, or a number with K, M, G or T)", c->path,
-				 getenv(LIMIT_ENV));
+				 "(bytes, or a number with K, M, G or T)", path, getenv(LIMIT_ENV));
 	snprintf(name, sizeof(name), "corefs:%s", base);
-	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return core_fail(err, CORE_E_IO, "%s: memfd_create: %s", c->path, strerror(errno));
-	r.sink.fd = fd;
+	mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		return core_fail(err, CORE_E_IO, "%s: memfd_create: %s", path, strerror(errno));
+	r.sink.fd = mfd;
 	r.in = malloc(IN_SIZE);
 	r.out = malloc(OUT_SIZE);
 	if (!r.in || !r.out) {
-		core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
+		core_fail(err, CORE_E_NOMEM, "%s: out of memory", path);
 		goto fail;
 	}
 	if (decompress(&r, err) < 0)
 		goto fail;
-	if (ftruncate(fd, (off_t)r.sink.size) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0 ||
-	    futimens(fd, times) < 0) {
+	if (ftruncate(mfd, (off_t)r.sink.size) < 0 ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0 ||
+	    futimens(mfd, times) < 0) {
 		core_fail(err, errno == ENOMEM || errno == ENOSPC ? CORE_E_NOMEM : CORE_E_IO,
-			  "%s: the decompressed core's memfd: %s", c->path, strerror(errno));
+			  "%s: the decompressed core's memfd: %s", path, strerror(errno));
 		goto fail;
 	}
 	free(r.in);
 	free(r.out);
-	close(c->fd);
-	c->fd = fd;
-	c->file_size = r.sink.size;
-	c->codec = r.k->name;
-	c->compressed_size = (uint64_t)st->st_size;
-	if (!r.truncated)
-		return 0;
-	core_problem(c, "truncated: the %s stream ends early (unexpected end of input): the core "
-		     "stops after 0x%" PRIx64 " bytes", r.k->name, r.sink.size);
-	return 1;
+	*out = (struct decompressed){
+		.fd = mfd, .size = r.sink.size, .codec = r.k->name, .cut = r.truncated,
+	};
+	return 0;
 fail:
 	free(r.in);
 	free(r.out);
-	close(fd);
+	close(mfd);
 	return -1;
 }
 
-void compressed_unusable(const struct core *c, struct core_error *err)
+void compressed_unusable(const char *path, const struct decompressed *d, struct core_error *err)
 {
 	char why[sizeof(err->msg)];
-	size_t plen = strlen(c->path);
+	size_t plen = strlen(path);
 	const char *reason = err->msg;
 
 	/* The reader's message names the file too: keep one mention of it. */
-	if (!strncmp(reason, c->path, plen) && !strncmp(reason + plen, ": ", 2))
+	if (!strncmp(reason, path, plen) && !strncmp(reason + plen, ": ", 2))
 		reason += plen + 2;
 	snprintf(why, sizeof(why), "%s", reason);
 	core_fail(err, CORE_E_TRUNCATED, "%s: truncated %s stream: unexpected end of input after %"
-		  PRIu64 " bytes of the core, too few to read it: %s", c->path, c->codec,
-		  c->file_size, why);
+		  PRIu64 " bytes of the core, too few to read it: %s", path, d->codec, d->size, why);
 }
 
 /* --- systemd-coredump's names --------------------------------------------------------------- */

@@ -1,131 +1,33 @@
-/* formats/core.c — open a dump by its magic, and the queries every consumer of the model uses. */
+/* formats/core.c — open and close a core (dump.c reads it), and the queries every consumer of the
+ * model uses. */
 #include <errno.h>
-#include <inttypes.h>
-#include <stdarg.h>
-#include <fcntl.h>
-#include <libelf.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "compressed.h"
 #include "core.h"
-#include "elfcore.h"
-#include "internal.h"
-#include "macho.h"
+#include "dump.h"
 #include "util.h"
 
 #define AT_PHDR_ 3
 #define AT_ENTRY_ 9
 
-static int cmp_file(const void *a, const void *b, void *arg)
-{
-	const struct core_mapped_file *f = arg;
-	uint64_t x = f[*(const size_t *)a].start, y = f[*(const size_t *)b].start;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Index the NT_FILE entries by address, whatever order the producer wrote them in. */
-static int index_files(struct core *c, struct core_error *err)
-{
-	c->file_by_addr = malloc((c->nfiles ? c->nfiles : 1) * sizeof(size_t));
-	if (!c->file_by_addr)
-		return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
-	for (size_t i = 0; i < c->nfiles; i++)
-		c->file_by_addr[i] = i;
-	qsort_r(c->file_by_addr, c->nfiles, sizeof(size_t), cmp_file, c->files);
-	return 0;
-}
-
-typedef int core_reader(struct core *c, struct core_error *err);
-
-/* The reader for this file, chosen by its magic; NULL with err filled when there is none. */
-static core_reader *identify(struct core *c, struct core_error *err)
-{
-	unsigned char magic[8] = { 0 };
-	ssize_t n = pread(c->fd, magic, sizeof(magic), 0);
-
-	if (n < 0) {
-		core_fail(err, CORE_E_IO, "%s: %s", c->path, strerror(errno));
-		return NULL;
-	}
-	if (n >= 4 && !memcmp(magic, "\177ELF", 4))
-		return elfcore_read;
-	if (n >= 4 && !memcmp(magic, "\xcf\xfa\xed\xfe", 4))
-		return macho_read;	/* MH_MAGIC_64, little-endian */
-	if (n >= 4 && !memcmp(magic, "MDMP", 4))
-		core_fail(err, CORE_E_UNSUPPORTED,
-			  "%s: a minidump (MDMP), not a core: minidumps are not supported", c->path);
-	else if (n >= 4 && !memcmp(magic, "\xfe\xed\xfa\xcf", 4))
-		core_fail(err, CORE_E_UNSUPPORTED, "%s: a big-endian 64-bit Mach-O file: only "
-			  "little-endian Mach-O cores are supported", c->path);
-	else if (n >= 4 && (!memcmp(magic, "\xce\xfa\xed\xfe", 4) || !memcmp(magic, "\xfe\xed\xfa\xce", 4)))
-		core_fail(err, CORE_E_UNSUPPORTED, "%s: a 32-bit Mach-O file: only 64-bit Mach-O cores "
-			  "are supported", c->path);
-	else
-		core_fail(err, CORE_E_NOT_CORE, "%s: not a core dump (no ELF magic)", c->path);
-	return NULL;
-}
-
 int core_open(const char *path, struct core **out, struct core_error *err)
 {
 	struct core *c = calloc(1, sizeof(*c));
-	struct stat st;
-	core_reader *reader;
-	int cut;
 
 	*out = NULL;
 	if (!c)
 		return core_fail(err, CORE_E_NOMEM, "%s: out of memory", path);
 	c->fd = -1;
 	c->path = strdup(path);
-	if (!c->path) {
-		core_close(c);
-		return core_fail(err, CORE_E_NOMEM, "%s: out of memory", path);
-	}
-	c->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (c->fd < 0) {
-		core_fail(err, CORE_E_IO, "%s: %s", path, strerror(errno));
+	if (!c->path)
+		core_fail(err, CORE_E_NOMEM, "%s: out of memory", path);
+	if (!c->path || dump_read(c, err) < 0) {
 		core_close(c);
 		return -1;
-	}
-	if (fstat(c->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		core_fail(err, CORE_E_NOT_CORE, "%s: %s", path,
-			  S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-		core_close(c);
-		return -1;
-	}
-	c->file_size = (uint64_t)st.st_size;
-	if (c->file_size == 0) {
-		core_fail(err, CORE_E_EMPTY, "%s: empty file, not a core", path);
-		core_close(c);
-		return -1;
-	}
-	/* A compressed core: from here on c->fd is its decompressed copy. */
-	cut = compressed_open(c, &st, err);
-	if (cut < 0) {
-		core_close(c);
-		return -1;
-	}
-	reader = identify(c, err);
-	if (!reader || reader(c, err) < 0 || index_files(c, err) < 0) {
-		if (cut)
-			compressed_unusable(c, err);
-		core_close(c);
-		return -1;
-	}
-	/* Not for a decompressed core: a read through a mapping of a memfd's hole allocates the
-	 * page, where pread reads zeros; its pages of zeros would fill up memory as mem is read. */
-	if (c->elf && !c->codec) {
-		size_t n = 0;
-		const unsigned char *img = (const unsigned char *)elf_rawfile(c->elf, &n);
-
-		if (img && n == c->file_size)
-			c->image = img;
 	}
 	*out = c;
 	return 0;
@@ -135,7 +37,7 @@ void core_close(struct core *c)
 {
 	if (!c)
 		return;
-	elfcore_close(c);
+	dump_close(c);
 	for (size_t i = 0; i < c->nthreads; i++)
 		free(c->threads[i].regsets);
 	free(c->threads);

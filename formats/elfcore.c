@@ -784,6 +784,15 @@ int elfcore_read(struct core *c, struct core_error *err)
 	if (decode_notes(c, err) < 0)
 		return -1;
 	derive(c, shnum);
+	/* Not for a decompressed core: a read through a mapping of a memfd's hole allocates the
+	 * page, where pread reads zeros; its pages of zeros would fill up memory as mem is read. */
+	if (!c->codec) {
+		size_t n = 0;
+		const unsigned char *img = (const unsigned char *)elf_rawfile(elf, &n);
+
+		if (img && n == c->file_size)
+			c->image = img;
+	}
 	return 0;
 }
 

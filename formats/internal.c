@@ -109,3 +109,22 @@ int core_add_regset(struct core_thread *t, const struct core_note *n)
 	};
 	return 0;
 }
+
+static int cmp_file(const void *a, const void *b, void *arg)
+{
+	const struct core_mapped_file *f = arg;
+	uint64_t x = f[*(const size_t *)a].start, y = f[*(const size_t *)b].start;
+
+	return x < y ? -1 : x > y;
+}
+
+int core_index_files(struct core *c, struct core_error *err)
+{
+	c->file_by_addr = malloc((c->nfiles ? c->nfiles : 1) * sizeof(size_t));
+	if (!c->file_by_addr)
+		return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
+	for (size_t i = 0; i < c->nfiles; i++)
+		c->file_by_addr[i] = i;
+	qsort_r(c->file_by_addr, c->nfiles, sizeof(size_t), cmp_file, c->files);
+	return 0;
+}

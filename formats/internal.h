@@ -15,6 +15,9 @@ void core_segment_settle(const struct core *c, struct core_segment *s);
 /* Sort the segments' address index and say how much of them the file lacks. */
 int core_index_segments(struct core *c, struct core_error *err);
 
+/* Index the NT_FILE entries by address, whatever order the producer wrote them in. */
+int core_index_files(struct core *c, struct core_error *err);
+
 /* A zeroed thread at the end of c->threads (capacity doubling in *cap); NULL when out of memory. */
 struct core_thread *core_new_thread(struct core *c, size_t *cap);
 

@@ -1,0 +1,237 @@
+/* formats/dump.c — the table of sources and formats, the one sniff, and opening a dump (dump.h).
+ *
+ * The stages of dump_read: the source that claims the path opens the bytes (a regular, non-empty
+ * file); their first bytes are read once and sniffed; a container's bytes are unwrapped (a
+ * compressed file decompressed into a sealed memfd, which stands in for the file from then on)
+ * and sniffed again; the format's reader fills the model; the NT_FILE entries are indexed. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "compressed.h"
+#include "dump.h"
+#include "elfcore.h"
+#include "internal.h"
+#include "macho.h"
+#include "util.h"
+
+/* --- formats, by their first bytes ---------------------------------------------------------- */
+
+static bool magic(const unsigned char *head, size_t n, const char *m)
+{
+	return n >= 4 && !memcmp(head, m, 4);
+}
+
+/* ELF: e_type (at 16, in the byte order of EI_DATA) says whether it is a core. */
+static enum dump_verdict sniff_elf(const unsigned char *h, size_t n)
+{
+	if (!magic(h, n, ELFMAG))
+		return DUMP_NO;
+	if (n < 18)
+		return DUMP_MAYBE;
+	return (h[EI_DATA] == ELFDATA2MSB ? h[16] << 8 | h[17] : h[17] << 8 | h[16]) == ET_CORE
+		       ? DUMP_YES : DUMP_MAYBE;
+}
+
+/* 64-bit little-endian Mach-O (MH_MAGIC_64): filetype (at 12) MH_CORE (4) is a core. */
+static enum dump_verdict sniff_macho(const unsigned char *h, size_t n)
+{
+	if (!magic(h, n, "\xcf\xfa\xed\xfe"))
+		return DUMP_NO;
+	if (n < 16)
+		return DUMP_MAYBE;
+	return h[12] == 4 && !h[13] && !h[14] && !h[15] ? DUMP_YES : DUMP_MAYBE;
+}
+
+static enum dump_verdict sniff_compressed(const unsigned char *h, size_t n)
+{
+	return compressed_codec(h, n) ? DUMP_YES : DUMP_NO;
+}
+
+static enum dump_verdict sniff_minidump(const unsigned char *h, size_t n)
+{
+	return magic(h, n, "MDMP") ? DUMP_YES : DUMP_NO;
+}
+
+static enum dump_verdict sniff_macho_be(const unsigned char *h, size_t n)
+{
+	return magic(h, n, "\xfe\xed\xfa\xcf") ? DUMP_YES : DUMP_NO;
+}
+
+static enum dump_verdict sniff_macho_32(const unsigned char *h, size_t n)
+{
+	return magic(h, n, "\xce\xfa\xed\xfe") || magic(h, n, "\xfe\xed\xfa\xce") ? DUMP_YES : DUMP_NO;
+}
+
+static const struct dump_format formats[] = {
+	{ .name = "ELF core", .kind = DUMP_READ, .sniff = sniff_elf,
+	  .read = elfcore_read, .close = elfcore_close },
+	{ .name = "Mach-O core", .kind = DUMP_READ, .sniff = sniff_macho, .read = macho_read },
+	{ .name = "compressed", .kind = DUMP_UNWRAP, .sniff = sniff_compressed },
+	{ .name = "minidump", .kind = DUMP_REFUSE, .sniff = sniff_minidump,
+	  .refusal = "a minidump (MDMP), not a core: minidumps are not supported" },
+	{ .name = "big-endian Mach-O", .kind = DUMP_REFUSE, .sniff = sniff_macho_be,
+	  .refusal = "a big-endian 64-bit Mach-O file: only little-endian Mach-O cores are "
+		     "supported" },
+	{ .name = "32-bit Mach-O", .kind = DUMP_REFUSE, .sniff = sniff_macho_32,
+	  .refusal = "a 32-bit Mach-O file: only 64-bit Mach-O cores are supported" },
+};
+
+const struct dump_format *dump_sniff(const unsigned char *head, size_t n,
+				     enum dump_verdict *verdict)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
+		if ((*verdict = formats[i].sniff(head, n)) != DUMP_NO)
+			return &formats[i];
+	*verdict = DUMP_NO;
+	return NULL;
+}
+
+/* What a container may hold: bytes a reader takes. */
+static bool readable(const unsigned char *head, size_t n)
+{
+	enum dump_verdict v;
+	const struct dump_format *f = dump_sniff(head, n, &v);
+
+	return f && f->kind == DUMP_READ;
+}
+
+const struct dump_format *dump_sniff_at(int dfd, const char *name)
+{
+	unsigned char head[DUMP_HEAD_SIZE];
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	const struct dump_format *f;
+	enum dump_verdict v;
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	n = pread(fd, head, sizeof(head), 0);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	f = dump_sniff(head, (size_t)n, &v);
+	return f && v == DUMP_YES && f->kind != DUMP_REFUSE ? f : NULL;
+}
+
+void dump_close(struct core *c)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
+		if (formats[i].close)
+			formats[i].close(c);
+}
+
+/* --- sources, by the path -------------------------------------------------------------------- */
+
+struct dump_source {
+	const char *name;
+	bool (*claims)(const char *path);	/* NULL: every path no row before claimed */
+	/* Open the bytes into c->fd and c->file_size, their stat in *st; -1 with err filled. */
+	int (*open)(struct core *c, struct stat *st, struct core_error *err);
+};
+
+static int open_file(struct core *c, struct stat *st, struct core_error *err)
+{
+	c->fd = open(c->path, O_RDONLY | O_CLOEXEC);
+	if (c->fd < 0)
+		return core_fail(err, CORE_E_IO, "%s: %s", c->path, strerror(errno));
+	if (fstat(c->fd, st) < 0 || !S_ISREG(st->st_mode))
+		return core_fail(err, CORE_E_NOT_CORE, "%s: %s", c->path,
+				 S_ISDIR(st->st_mode) ? "is a directory" : "not a regular file");
+	c->file_size = (uint64_t)st->st_size;
+	if (c->file_size == 0)
+		return core_fail(err, CORE_E_EMPTY, "%s: empty file, not a core", c->path);
+	return 0;
+}
+
+static const struct dump_source sources[] = {
+	{ .name = "file", .claims = NULL, .open = open_file },
+};
+
+static const struct dump_source *source_of(const char *path)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(sources); i++)
+		if (!sources[i].claims || sources[i].claims(path))
+			return &sources[i];
+	return NULL;
+}
+
+/* --- opening --------------------------------------------------------------------------------- */
+
+/* The format of c->fd's first bytes; NULL with err filled when there is none to read them by. */
+static const struct dump_format *sniff_fd(struct core *c, struct core_error *err)
+{
+	unsigned char head[DUMP_HEAD_SIZE];
+	ssize_t n = pread_full(c->fd, head, sizeof(head), 0);
+	const struct dump_format *f;
+	enum dump_verdict v;
+
+	if (n < 0) {
+		core_fail(err, CORE_E_IO, "%s: %s", c->path, strerror(errno));
+		return NULL;
+	}
+	f = dump_sniff(head, (size_t)n, &v);
+	if (!f)
+		core_fail(err, CORE_E_NOT_CORE, "%s: not a core dump (no ELF magic)", c->path);
+	else if (f->kind == DUMP_REFUSE)
+		core_fail(err, CORE_E_UNSUPPORTED, "%s: %s", c->path, f->refusal);
+	return f && f->kind != DUMP_REFUSE ? f : NULL;
+}
+
+/* A compressed file: from here on c->fd is its decompressed copy. */
+static int unwrap(struct core *c, const struct stat *st, struct decompressed *z,
+		  struct core_error *err)
+{
+	unsigned char head[DUMP_HEAD_SIZE];
+	ssize_t n = pread_full(c->fd, head, sizeof(head), 0);
+
+	if (n < 0)
+		return core_fail(err, CORE_E_IO, "%s: %s", c->path, strerror(errno));
+	if (compressed_open(c->fd, c->path, st, compressed_codec(head, (size_t)n), readable, z,
+			    err) < 0)
+		return -1;
+	close(c->fd);
+	c->fd = z->fd;
+	c->file_size = z->size;
+	c->codec = z->codec;
+	c->compressed_size = (uint64_t)st->st_size;
+	if (z->cut)
+		core_problem(c, "truncated: the %s stream ends early (unexpected end of input): the "
+			     "core stops after 0x%" PRIx64 " bytes", z->codec, z->size);
+	return 0;
+}
+
+int dump_read(struct core *c, struct core_error *err)
+{
+	const struct dump_source *src = source_of(c->path);
+	struct decompressed z = { .fd = -1 };
+	const struct dump_format *f;
+	struct stat st = { 0 };
+
+	if (src->open(c, &st, err) < 0)
+		return -1;
+	f = sniff_fd(c, err);
+	if (f && f->kind == DUMP_UNWRAP) {
+		if (unwrap(c, &st, &z, err) < 0)
+			return -1;
+		f = sniff_fd(c, err);	/* a reader's, as compressed_open checked */
+	}
+	if (f && f->kind != DUMP_READ) {
+		core_fail(err, CORE_E_NOT_CORE, "%s: %s-compressed, but not a core dump", c->path,
+			  z.codec);
+		f = NULL;
+	}
+	if (!f || f->read(c, err) < 0 || core_index_files(c, err) < 0) {
+		if (z.cut)
+			compressed_unusable(c->path, &z, err);
+		return -1;
+	}
+	return 0;
+}
