@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../formats/compressed.h"
+#include "../formats/dump.h"
 #include "cores.h"
 
 /* A slot for core, or with no core yet (a compressed file, opened later) and the pid given. */
@@ -94,25 +95,10 @@ static void kill_slot(struct cores *cs, struct slot *s)
  * or a compressed file's (*compressed).  Cheap, so a store full of other files is not parsed. */
 static bool looks_like_core(int dfd, const char *name, bool *compressed)
 {
-	unsigned char h[20];
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	ssize_t n;
+	const struct dump_format *f = dump_sniff_at(dfd, name);
 
-	if (fd < 0)
-		return false;
-	n = pread(fd, h, sizeof(h), 0);
-	close(fd);
-	*compressed = n > 0 && compressed_codec(h, (size_t)n);
-	if (*compressed)
-		return true;
-	if (n < 18)
-		return false;
-	if (!memcmp(h, "\177ELF", 4)) {
-		unsigned type = h[5] == 2 ? (unsigned)(h[16] << 8 | h[17]) : (unsigned)(h[17] << 8 | h[16]);
-
-		return type == 4;	/* ET_CORE */
-	}
-	return !memcmp(h, "\xcf\xfa\xed\xfe", 4);	/* 64-bit Mach-O: the reader checks MH_CORE */
+	*compressed = f && f->kind == DUMP_UNWRAP;
+	return f != NULL;
 }
 
 /* Files judged not to be cores, remembered so an unchanged one is not reread at every scan. */
