@@ -248,18 +248,20 @@ const char *const bsd_signals[BSD_NSIGNALS] = {
 };
 
 /* MIPS ABIs by e_flags.  Linux writes e_flags 0 in its cores, so flags without an ABI mark
- * match both 32-bit rows and the size of NT_PRSTATUS decides (arch_find_sized). */
-#define EF_MIPS_ABI2_ 0x20u
-#define EF_MIPS_ABI_ 0xf000u
+ * match both 32-bit rows and the size of NT_PRSTATUS decides (arch_find_sized).  The EF_MIPS_ABI
+ * field (o32, o64, eabi32, eabi64) is binutils' (include/elf/mips.h); glibc's <elf.h> lacks it. */
+#ifndef EF_MIPS_ABI
+#define EF_MIPS_ABI 0x0000f000u
+#endif
 
 static bool mips_o32_flags(uint32_t e_flags)
 {
-	return !(e_flags & EF_MIPS_ABI2_);
+	return !(e_flags & EF_MIPS_ABI2);
 }
 
 static bool mips_n32_flags(uint32_t e_flags)
 {
-	return (e_flags & EF_MIPS_ABI2_) || !(e_flags & EF_MIPS_ABI_);
+	return (e_flags & EF_MIPS_ABI2) || !(e_flags & EF_MIPS_ABI);
 }
 
 #define REGS(a) .regs = a, .nregs = ARRAY_SIZE(a)

@@ -1,5 +1,6 @@
 /* formats/core.c — open and close a core (dump.c reads it), and the queries every consumer of the
  * model uses. */
+#include <elf.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -10,9 +11,6 @@
 #include "core.h"
 #include "dump.h"
 #include "util.h"
-
-#define AT_PHDR_ 3
-#define AT_ENTRY_ 9
 
 int core_open(const char *path, struct core **out, struct core_error *err)
 {
@@ -201,9 +199,9 @@ const char *core_exe_path(const struct core *c)
 	const struct core_mapped_file *f = NULL;
 	uint64_t v;
 
-	if (core_auxv(c, AT_PHDR_, &v))
+	if (core_auxv(c, AT_PHDR, &v))
 		f = core_file_at(c, v);
-	if (!f && core_auxv(c, AT_ENTRY_, &v))
+	if (!f && core_auxv(c, AT_ENTRY, &v))
 		f = core_file_at(c, v);
 	return f ? f->path : NULL;
 }

@@ -28,12 +28,6 @@
 #include "internal.h"
 #include "util.h"
 
-/* Note types of the Linux "CORE"/"LINUX" owners that the model decodes. */
-#define NT_PRSTATUS_ 1
-#define NT_PRPSINFO_ 3
-#define NT_AUXV_ 6
-#define NT_FILE_ 0x46494c45
-#define NT_SIGINFO_ 0x53494749
 /* NetBSD's process-wide notes (owner "NetBSD-CORE"). */
 #define NETBSD_PROCINFO 1
 #define NETBSD_AUXV 2
@@ -598,23 +592,23 @@ static int decode_notes(struct core *c, struct core_error *err)
 			continue;
 		}
 		switch (n->type) {
-		case NT_PRSTATUS_:
+		case NT_PRSTATUS:
 			cur = core_new_thread(c, &cap);
 			if (!cur)
 				return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
 			decode_prstatus(c, n, cur);
 			have_prstatus = true;
 			break;
-		case NT_PRPSINFO_:
+		case NT_PRPSINFO:
 			decode_prpsinfo(c, n);
 			break;
-		case NT_AUXV_:
+		case NT_AUXV:
 			decode_auxv(c, n, c->word);
 			break;
-		case NT_FILE_:
+		case NT_FILE:
 			decode_nt_file(c, n);
 			break;
-		case NT_SIGINFO_:
+		case NT_SIGINFO:
 			if (cur) {
 				cur->has_siginfo = true;
 				decode_siginfo(c, n, &cur->siginfo);
@@ -656,7 +650,7 @@ static const struct core_note *find_linux_note(const struct core *c, uint32_t ty
 /* The size of the first NT_PRSTATUS: it tells ABIs apart that the header does not. */
 static size_t first_prstatus_size(const struct core *c)
 {
-	const struct core_note *n = find_linux_note(c, NT_PRSTATUS_);
+	const struct core_note *n = find_linux_note(c, NT_PRSTATUS);
 
 	return n ? n->size : 0;
 }
@@ -677,7 +671,7 @@ static void derive(struct core *c, size_t shnum)
 		c->pid = c->psinfo.pid;
 	else if (first)
 		c->pid = first->tid;
-	if (c->nnotes && is_linux_owner(c->notes[0].owner) && c->notes[0].type == NT_PRPSINFO_)
+	if (c->nnotes && is_linux_owner(c->notes[0].owner) && c->notes[0].type == NT_PRPSINFO)
 		c->producer = CORE_BY_GDB;
 	else if (shnum > 1)
 		c->producer = CORE_BY_GDB;
@@ -693,7 +687,7 @@ static void derive(struct core *c, size_t shnum)
 		if (!c->auxv_raw)
 			core_problem(c, "missing: no NT_AUXV note");
 		/* A malformed NT_FILE has said so already. */
-		if (!c->files && c->nnotes && !find_linux_note(c, NT_FILE_))
+		if (!c->files && c->nnotes && !find_linux_note(c, NT_FILE))
 			core_problem(c, "missing: no NT_FILE note (names of mapped files unknown)");
 	}
 }

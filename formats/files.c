@@ -13,7 +13,6 @@
 #include "files.h"
 #include "util.h"
 
-#define NT_GNU_BUILD_ID_ 3
 #define HEADER_BYTES 4096	/* how much of a file's start the kernel dumps for ELF mappings */
 
 const char *disk_status_name(enum disk_file_status s)
@@ -52,7 +51,7 @@ size_t elf_image_build_id_at(void *elfp, unsigned char *out, size_t outsz, uint6
 		if (!d)
 			continue;
 		while (off < d->d_size && (next = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0) {
-			if (nh.n_type == NT_GNU_BUILD_ID_ && nh.n_namesz == 4 &&
+			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
 			    !memcmp((char *)d->d_buf + name_off, "GNU", 4) && nh.n_descsz > 0) {
 				size_t n = MIN((size_t)nh.n_descsz, outsz);
 

@@ -11,6 +11,7 @@
 #include <elf.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +22,6 @@
 #define HEAD_MAX (64 * 1024)	/* the most of an object read for its headers and notes */
 #define PHNUM_MAX 4096
 #define LINK_MAP_MAX 4096	/* entries walked before the list is taken for a loop */
-#define NAME_MAX_ 4096
 
 static uint64_t page_size(const struct core *c)
 {
@@ -263,7 +263,7 @@ static uint64_t r_debug_addr(const struct core *c, struct memory *mem, uint64_t 
 static char *read_string(struct memory *mem, uint64_t addr)
 {
 	size_t len;
-	unsigned char *s = read_at(mem, addr, NAME_MAX_, &len);
+	unsigned char *s = read_at(mem, addr, PATH_MAX, &len);
 	unsigned char *nul = s ? memchr(s, 0, len) : NULL;
 
 	if (!nul) {

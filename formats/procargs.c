@@ -1,4 +1,5 @@
 /* formats/procargs.c — find argv and envp on the stack of a dead process. */
+#include <elf.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,8 +9,6 @@
 #include "procargs.h"
 #include "util.h"
 
-#define AT_EXECFN_ 31
-#define AT_RANDOM_ 25
 #define SEARCH_CHUNK (64u * 1024)
 /* The strings and vectors of a new process fit in a quarter of the stack limit; 8 MiB is
  * ARG_MAX's ceiling for the usual limits, and bounds the search. */
@@ -106,7 +105,7 @@ void procargs_find(struct memory *mem, const struct core *c, struct proc_args *a
 		why(a, "the core has no auxv to find on the stack");
 		return;
 	}
-	if (!core_auxv(c, AT_EXECFN_, &top) && !core_auxv(c, AT_RANDOM_, &top)) {
+	if (!core_auxv(c, AT_EXECFN, &top) && !core_auxv(c, AT_RANDOM, &top)) {
 		why(a, "the auxv has neither AT_EXECFN nor AT_RANDOM");
 		return;
 	}

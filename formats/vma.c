@@ -12,10 +12,6 @@
 #include "util.h"
 #include "vma.h"
 
-#define AT_SYSINFO_EHDR_ 33
-#define AT_EXECFN_ 31
-#define AT_RANDOM_ 25
-#define AT_PLATFORM_ 15
 #define VSYSCALL_ADDR UINT64_C(0xffffffffff600000)
 #define ARM_VECTORS_ADDR UINT64_C(0xffff0000)
 /* Where the kernel starts the brk area of a program run without an interpreter that is itself
@@ -23,7 +19,6 @@
 #define X86_64_ET_DYN_BASE UINT64_C(0x555555555000)	/* DEFAULT_MAP_WINDOW / 3 * 2 */
 #define I386_ET_DYN_BASE UINT64_C(0x400000)		/* ia32 tasks on a 64-bit kernel */
 #define AARCH64_ET_DYN_BASE UINT64_C(0xaaaaaaaab000)	/* 2 * DEFAULT_MAP_WINDOW_64 / 3 */
-#define AT_BASE_ 7
 /* The brk area starts at a random page within this distance of the executable's end
  * (arch_randomize_brk: 32 MiB for 32-bit tasks, 1 GiB for 64-bit ones since Linux 6.9). */
 #define BRK_RANGE_32 (UINT64_C(32) << 20)
@@ -80,7 +75,7 @@ static uint64_t brk_base(const struct core *c, const struct core_vmas *vm, const
 {
 	uint64_t interp = 0;
 
-	if (core_auxv(c, AT_BASE_, &interp) && interp)
+	if (core_auxv(c, AT_BASE, &interp) && interp)
 		return exe_end;
 	if (!exe_is_dyn(c, vm, exe))
 		return exe_end;
@@ -129,11 +124,11 @@ static void name_special(const struct core *c, struct core_vmas *vm)
 {
 	const char *exe = core_exe_path(c);
 	const struct core_thread *main_thread = core_main_thread(c);
-	static const uint64_t stack_hints[] = { AT_EXECFN_, AT_RANDOM_, AT_PLATFORM_ };
+	static const uint64_t stack_hints[] = { AT_EXECFN, AT_RANDOM, AT_PLATFORM };
 	struct core_vma *v;
 	uint64_t addr, exe_end = 0;
 
-	if (core_auxv(c, AT_SYSINFO_EHDR_, &addr) && (v = vma_at(vm, addr)) && anonymous(v)) {
+	if (core_auxv(c, AT_SYSINFO_EHDR, &addr) && (v = vma_at(vm, addr)) && anonymous(v)) {
 		size_t i = (size_t)(v - vm->v);
 
 		name_as(v, VMA_VDSO);
