@@ -72,6 +72,7 @@ int write_bytes(struct build *b);
 int set_mm(struct build *b);
 int make_threads(struct build *b);	/* threads.c */
 int patch_tids(struct build *b);
-int finish(struct build *b);
+int restore_registers(struct build *b);
+int group_stop(struct build *b);
 
 #endif

@@ -104,7 +104,8 @@ int revive_start(const struct process *src, const struct revive_options *opt,
 		goto out;
 	if (scratch_setup(&b) < 0 || vdso_move(&b) < 0 || unmap_vessel(&b) < 0 ||
 	    map_regions(&b) < 0 || write_bytes(&b) < 0 || set_mm(&b) < 0 ||
-	    make_threads(&b) < 0 || patch_tids(&b) < 0 || finish(&b) < 0)
+	    make_threads(&b) < 0 || patch_tids(&b) < 0 || restore_registers(&b) < 0 ||
+	    group_stop(&b) < 0)
 		goto out;
 
 	b.r->pid = b.pid;

@@ -169,14 +169,33 @@ static int set_registers(struct build *b, size_t i, uint64_t *lost_bits)
 	return 0;
 }
 
-/* --- stage 8: the group stop ------------------------------------------------------------------ */
+/* The leader had exited: it exits again (it stays a zombie while threads live). */
+static int exit_leader(struct build *b)
+{
+	struct user_regs_struct r = b->base;
+	int status;
 
-int finish(struct build *b)
+	r.rip = b->scratch;
+	r.rax = SYS_exit;
+	r.orig_rax = (uint64_t)-1;
+	r.rdi = 0;
+	if (ptrace(PTRACE_SETREGS, b->pid, 0, &r) < 0 || ptrace(PTRACE_CONT, b->pid, 0, 0) < 0)
+		return fail(b, errno, "ptrace: %s", strerror(errno));
+	/* It stops on its way out (PTRACE_O_TRACEEXIT): let it go. */
+	if (wait_tid(b->pid, &status) < 0 || status >> 8 != (SIGTRAP | (PTRACE_EVENT_EXIT << 8)))
+		return fail(b, ECHILD, "the leader did not exit (status 0x%x)", status);
+	if (ptrace(PTRACE_DETACH, b->pid, 0, 0) < 0)
+		return fail(b, errno, "ptrace: %s", strerror(errno));
+	return 0;
+}
+
+/* The last remote calls (the reviver's descriptors closed, the scratch page unmapped), then
+ * every thread's registers. */
+int restore_registers(struct build *b)
 {
 	struct plan *p = &b->plan;
 	size_t anchor = 0;	/* the thread that unmaps the scratch page */
 	uint64_t lost_bits = 0;
-	int status;
 
 	if (call(b, b->pid, "closing the reviver's descriptors", SYS_close_range, 3, ~0u, 0, 0, 0,
 		 0) < 0)
@@ -184,22 +203,8 @@ int finish(struct build *b)
 	for (size_t i = 1; i < p->nt; i++)
 		if (set_registers(b, i, &lost_bits) < 0)
 			return -1;
-	if (!p->has_main) {
-		/* The leader had exited: it exits again (it stays a zombie while threads live). */
-		struct user_regs_struct r = b->base;
-
-		r.rip = b->scratch;
-		r.rax = SYS_exit;
-		r.orig_rax = (uint64_t)-1;
-		r.rdi = 0;
-		if (ptrace(PTRACE_SETREGS, b->pid, 0, &r) < 0 || ptrace(PTRACE_CONT, b->pid, 0, 0) < 0)
-			return fail(b, errno, "ptrace: %s", strerror(errno));
-		/* It stops on its way out (PTRACE_O_TRACEEXIT): let it go. */
-		if (wait_tid(b->pid, &status) < 0 || status >> 8 != (SIGTRAP | (PTRACE_EVENT_EXIT << 8)))
-			return fail(b, ECHILD, "the leader did not exit (status 0x%x)", status);
-		if (ptrace(PTRACE_DETACH, b->pid, 0, 0) < 0)
-			return fail(b, errno, "ptrace: %s", strerror(errno));
-	}
+	if (!p->has_main && exit_leader(b) < 0)
+		return -1;
 	/* The scratch page goes last; the call returns into nothing and faults: a SIGSEGV stop. */
 	if (remote(b, b->tids[anchor], NULL, SYS_munmap, b->scratch, SCRATCH_SIZE, 0, 0, 0, 0) < 0)
 		return -1;
@@ -210,10 +215,19 @@ int finish(struct build *b)
 			lost(b, "%s: the core's xstate layout (%zu bytes) is not this CPU's, so this "
 			     "state was left out", xstate_component(bit),
 			     p->t[0].xstate ? p->t[0].xstate->size : 0);
-	/* Each thread leaves its signal-delivery-stop with a SIGSTOP of its own: whichever runs
-	 * first starts the group stop, and none can pass get_signal() without stopping (a thread
-	 * that did would apply the syscall restart before the stop and show other registers). */
-	for (size_t i = 0; i < p->nt; i++)
+	return 0;
+}
+
+/* --- stage 8: the group stop ------------------------------------------------------------------ */
+
+/* Each thread leaves its signal-delivery-stop with a SIGSTOP of its own: whichever runs first
+ * starts the group stop, and none can pass get_signal() without stopping (a thread that did
+ * would apply the syscall restart before the stop and show other registers). */
+int group_stop(struct build *b)
+{
+	int status;
+
+	for (size_t i = 0; i < b->plan.nt; i++)
 		if (ptrace(PTRACE_DETACH, b->tids[i], 0, SIGSTOP) < 0)
 			return fail(b, errno, "detaching thread %d: %s", b->tids[i], strerror(errno));
 	for (int waited = 0;; waited++) {

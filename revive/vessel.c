@@ -214,61 +214,102 @@ static int make_init(struct build *b, int *nsfd)
 	return 0;
 }
 
-/* The vessel's report of a failed step, as one line naming what failed. */
-static void vessel_failed(struct build *b, const struct spawn *s, int step, int e)
+/* The vessel's report of a failed step, as one line naming what failed; returns -1. */
+static int vessel_failed(struct build *b, const struct spawn *s, int step, int e)
 {
 	const struct revive_options *o = b->opt;
 
 	switch (step) {
 	case V_CWD:
-		fail(b, e, "cwd %s: %s", o->cwd ? o->cwd : "/", strerror(e));
-		break;
+		return fail(b, e, "cwd %s: %s", o->cwd ? o->cwd : "/", strerror(e));
 	case V_FDS:
-		fail(b, e, "placing %d descriptors in the new process: %s", 4 + s->nextra,
-		     strerror(e));
-		break;
+		return fail(b, e, "placing %d descriptors in the new process: %s", 4 + s->nextra,
+			    strerror(e));
 	case V_LIMIT:
-		fail(b, e, "giving the new process the caller's limit on open files: %s",
-		     strerror(e));
-		break;
+		return fail(b, e, "giving the new process the caller's limit on open files: %s",
+			    strerror(e));
 	case V_SIGNALS:
-		fail(b, e, "default signal dispositions in the new process: %s", strerror(e));
-		break;
+		return fail(b, e, "default signal dispositions in the new process: %s", strerror(e));
 	case V_TRACEME:
-		fail(b, e, "PTRACE_TRACEME: %s", strerror(e));
-		break;
+		return fail(b, e, "PTRACE_TRACEME: %s", strerror(e));
 	default:
-		fail(b, e, "exec %s: %s", s->path, strerror(e));
+		return fail(b, e, "exec %s: %s", s->path, strerror(e));
 	}
+}
+
+/* The vessel's working directory and fds 0-2, as the options name them. */
+static int open_stdio(struct build *b, struct spawn *s)
+{
+	const struct revive_options *o = b->opt;
+	const char *paths[3] = { o->stdin_path, o->stdout_path, o->stderr_path };
+
+	s->cwd = open_at(b, AT_FDCWD, o->cwd ? o->cwd : "/", O_PATH | O_DIRECTORY, "cwd");
+	if (s->cwd < 0)
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		if (i == 2 && paths[2] && paths[1] && !strcmp(paths[1], paths[2])) {
+			s->fds[2] = dup(s->fds[1]);	/* the same file: one description, as 2>&1 */
+			continue;
+		}
+		s->fds[i] = open_at(b, s->cwd, paths[i] ? paths[i] : "/dev/null",
+				    i == 0 ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC,
+				    i == 0 ? "stdin" : i == 1 ? "stdout" : "stderr");
+		if (s->fds[i] < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A new pid namespace with its init, entered by this thread for the one clone3 that makes the
+ * vessel; *ownns is the way back. */
+static int enter_pidns(struct build *b, int *nsfd, int *ownns)
+{
+	if (make_init(b, nsfd) < 0)
+		return -1;
+	*ownns = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (*ownns < 0 || setns(*nsfd, CLONE_NEWPID) < 0)
+		return fail(b, errno, "pidns: entering the new pid namespace: %s", strerror(errno));
+	return 0;
+}
+
+/* The vessel either reports a failed step on the error pipe (errfd, read end) or stops before
+ * its first instruction; then it is traced with the options every later wait relies on, and
+ * the namespace's init learns that the process exists. */
+static int vessel_started(struct build *b, const struct spawn *s, int errfd)
+{
+	int status, report[2];
+	ssize_t n = read(errfd, report, sizeof(report));
+
+	if (n == sizeof(report))
+		return vessel_failed(b, s, report[0], report[1]);
+	if (wait_tid(b->pid, &status) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP)
+		return fail(b, ECHILD, "exec %s: the new process did not stop at its start "
+			    "(status 0x%x)", s->path, status);
+	/* TRACEEXIT: a thread that dies stops first and says so, so no wait can hang on a group
+	 * that is going away. */
+	if (ptrace(PTRACE_SETOPTIONS, b->pid, 0,
+		   PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXIT) < 0)
+		return fail(b, errno, "ptrace: %s", strerror(errno));
+	if (b->init_ready >= 0) {
+		n = write(b->init_ready, "1", 1);
+		close(b->init_ready);
+		b->init_ready = -1;
+	}
+	return 0;
 }
 
 int spawn_vessel(struct build *b)
 {
-	const struct revive_options *o = b->opt;
-	const char *paths[3] = { o->stdin_path, o->stdout_path, o->stderr_path };
 	struct spawn s = { .fds = { -1, -1, -1 }, .cwd = -1 };
 	char *argv[2] = { NULL, NULL }, *envp[1] = { NULL };
 	int extra[b->plan.nviews + b->plan.nfiles], ep[2] = { -1, -1 }, nsfd = -1, ownns = -1;
-	int status, e = 0, report[2];
 	struct clone_args ca = { .exit_signal = SIGCHLD };
 	pid_t tid = b->plan.pid;
-	long pid = -1;
-	ssize_t n;
+	long pid;
+	int e;
 
-	s.cwd = open_at(b, AT_FDCWD, o->cwd ? o->cwd : "/", O_PATH | O_DIRECTORY, "cwd");
-	if (s.cwd < 0)
+	if (open_stdio(b, &s) < 0)
 		goto out;
-	for (int i = 0; i < 3; i++) {
-		if (i == 2 && paths[2] && paths[1] && !strcmp(paths[1], paths[2])) {
-			s.fds[2] = dup(s.fds[1]);	/* the same file: one description, as 2>&1 */
-			continue;
-		}
-		s.fds[i] = open_at(b, s.cwd, paths[i] ? paths[i] : "/dev/null",
-				   i == 0 ? O_RDONLY : O_WRONLY | O_CREAT | O_TRUNC,
-				   i == 0 ? "stdin" : i == 1 ? "stdout" : "stderr");
-		if (s.fds[i] < 0)
-			goto out;
-	}
 	for (size_t i = 0; i < b->plan.nviews; i++)
 		extra[i] = b->view_fds[i];
 	for (size_t i = 0; i < b->plan.nfiles; i++)
@@ -284,15 +325,9 @@ int spawn_vessel(struct build *b)
 	argv[0] = (char *)s.path;
 	s.argv = argv;
 	s.envp = envp;
-
-	if (o->pidns) {
-		if (make_init(b, &nsfd) < 0)
+	if (b->opt->pidns) {
+		if (enter_pidns(b, &nsfd, &ownns) < 0)
 			goto out;
-		ownns = open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC);
-		if (ownns < 0 || setns(nsfd, CLONE_NEWPID) < 0) {
-			fail(b, errno, "pidns: entering the new pid namespace: %s", strerror(errno));
-			goto out;
-		}
 		ca.set_tid = (uint64_t)(uintptr_t)&tid;
 		ca.set_tid_size = 1;
 	}
@@ -303,7 +338,7 @@ int spawn_vessel(struct build *b)
 	if (ownns >= 0 && setns(ownns, CLONE_NEWPID) < 0)
 		abort();	/* this thread's children would be born in the namespace */
 	if (pid < 0) {
-		if (o->pidns)
+		if (b->opt->pidns)
 			fail(b, e, "pidns: pid %d in the new namespace: %s%s", tid, strerror(e),
 			     e == EPERM ? " (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN)" : "");
 		else
@@ -313,28 +348,7 @@ int spawn_vessel(struct build *b)
 	b->pid = (pid_t)pid;
 	close(ep[1]);
 	ep[1] = -1;
-	n = read(ep[0], report, sizeof(report));
-	if (n == sizeof(report)) {
-		vessel_failed(b, &s, report[0], report[1]);
-		goto out;
-	}
-	if (wait_tid(b->pid, &status) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP) {
-		fail(b, ECHILD, "exec %s: the new process did not stop at its start (status 0x%x)",
-		     s.path, status);
-		goto out;
-	}
-	/* TRACEEXIT: a thread that dies stops first and says so, so no wait can hang on a group
-	 * that is going away. */
-	if (ptrace(PTRACE_SETOPTIONS, b->pid, 0,
-		   PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXIT) < 0) {
-		fail(b, errno, "ptrace: %s", strerror(errno));
-		goto out;
-	}
-	if (b->init_ready >= 0) {
-		n = write(b->init_ready, "1", 1);
-		close(b->init_ready);
-		b->init_ready = -1;
-	}
+	vessel_started(b, &s, ep[0]);
 out:
 	for (int i = 0; i < 3; i++)
 		if (s.fds[i] >= 0)
