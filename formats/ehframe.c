@@ -18,10 +18,6 @@
 #define EH_FRAME_MAX (256u << 20)
 #define CIE_CACHE 64
 
-#define DW_EH_PE_absptr 0x00
-#define DW_EH_PE_pcrel 0x10
-#define DW_EH_PE_omit 0xff
-
 /* A reader over the section's bytes; at(r) is the loaded address of the next byte. */
 struct rd {
 	const unsigned char *base, *p, *end;
@@ -75,32 +71,41 @@ static uint64_t sign_extend(uint64_t x, unsigned bytes)
 	return bits < 64 && (x >> (bits - 1)) & 1 ? x | (~(uint64_t)0 << bits) : x;
 }
 
+bool dw_eh_pe_size(unsigned enc, unsigned word, unsigned *size)
+{
+	switch (enc & 0x0f) {
+	case DW_EH_PE_absptr: *size = word; return true;
+	case DW_EH_PE_udata2: case DW_EH_PE_sdata2: *size = 2; return true;
+	case DW_EH_PE_udata4: case DW_EH_PE_sdata4: *size = 4; return true;
+	case DW_EH_PE_udata8: case DW_EH_PE_sdata8: *size = 8; return true;
+	}
+	return false;
+}
+
 /* A pointer of DWARF encoding enc; only absolute and pc-relative ones make a value (with_value),
  * any other is only skipped. */
 static bool get_encoded(struct rd *r, unsigned enc, unsigned word, bool with_value, uint64_t *v)
 {
 	uint64_t field = at(r), x = 0;
+	unsigned size;
 	bool ok;
 
 	if (enc == DW_EH_PE_omit)
 		return false;
-	switch (enc & 0x0f) {
-	case 0x00: ok = get_u(r, word, &x); break;
-	case 0x01: ok = get_leb(r, false, &x); break;
-	case 0x02: ok = get_u(r, 2, &x); break;
-	case 0x03: ok = get_u(r, 4, &x); break;
-	case 0x04: ok = get_u(r, 8, &x); break;
-	case 0x09: ok = get_leb(r, true, &x); break;
-	case 0x0a: ok = get_u(r, 2, &x); x = sign_extend(x, 2); break;
-	case 0x0b: ok = get_u(r, 4, &x); x = sign_extend(x, 4); break;
-	case 0x0c: ok = get_u(r, 8, &x); break;
-	default: return false;
+	if ((enc & 0x0f) == DW_EH_PE_uleb128 || (enc & 0x0f) == DW_EH_PE_sleb128) {
+		ok = get_leb(r, (enc & 0x0f) == DW_EH_PE_sleb128, &x);
+	} else if (dw_eh_pe_size(enc, word, &size)) {
+		ok = get_u(r, size, &x);
+		if (enc & DW_EH_PE_signed)
+			x = sign_extend(x, size);
+	} else {
+		return false;
 	}
 	if (!ok || !with_value)
 		return ok;
 	if ((enc & 0x70) == DW_EH_PE_pcrel)
 		x += field;
-	else if ((enc & 0x70) != DW_EH_PE_absptr || (enc & 0x80))
+	else if ((enc & 0x70) != DW_EH_PE_absptr || (enc & DW_EH_PE_indirect))
 		return false;
 	*v = word == 4 ? x & 0xffffffffu : x;
 	return true;

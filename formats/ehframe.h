@@ -14,6 +14,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* DWARF pointer encodings (LSB Core, "DWARF Exception Header Encoding"): the low four bits are
+ * the value's format, the next three what it is relative to; 0xff means no value. */
+#define DW_EH_PE_absptr 0x00
+#define DW_EH_PE_uleb128 0x01
+#define DW_EH_PE_udata2 0x02
+#define DW_EH_PE_udata4 0x03
+#define DW_EH_PE_udata8 0x04
+#define DW_EH_PE_sleb128 0x09
+#define DW_EH_PE_sdata2 0x0a
+#define DW_EH_PE_sdata4 0x0b
+#define DW_EH_PE_sdata8 0x0c
+#define DW_EH_PE_signed 0x08	/* the format bit of the signed ones */
+#define DW_EH_PE_pcrel 0x10
+#define DW_EH_PE_datarel 0x30
+#define DW_EH_PE_indirect 0x80
+#define DW_EH_PE_omit 0xff
+
+/* The size in bytes of a value of encoding enc's format in an object whose addresses are word
+ * bytes: false for the LEB128 formats (no fixed size) and for formats no object uses. */
+bool dw_eh_pe_size(unsigned enc, unsigned word, unsigned *size);
+
 struct eh_index {
 	unsigned char *table;	/* count pairs of int32 in host byte order */
 	size_t count;

@@ -41,11 +41,6 @@ extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip
 #define PAGE 4096u
 #define CACHE_PAGES 256u
 
-/* DWARF pointer encodings used by .eh_frame_hdr (LSB Core, "DWARF Exception Header"). */
-#define DW_EH_PE_omit 0xff
-#define DW_EH_PE_absptr 0x00
-#define DW_EH_PE_datarel_sdata4 0x3b
-
 struct mem_page {
 	uint64_t addr;
 	uint32_t len;		/* readable bytes from addr; 0 with valid: none */
@@ -191,35 +186,22 @@ static int get_proc_name(unw_addr_space_t as, unw_word_t addr, char *buf, size_t
 	return -UNW_ENOINFO;	/* names come from symbols.c */
 }
 
-/* An unsigned value of a DWARF pointer encoding's size; false for encodings a header count or
- * pointer cannot use here. */
-static bool encoded_size(const struct core *c, unsigned enc, unsigned *size)
-{
-	switch (enc & 0x0f) {
-	case 0x00: *size = c->elf_class == ELFCLASS64 ? 8 : 4; return true;	/* absptr */
-	case 0x02: case 0x0a: *size = 2; return true;	/* (s|u)data2 */
-	case 0x03: case 0x0b: *size = 4; return true;	/* (s|u)data4 */
-	case 0x04: case 0x0c: *size = 8; return true;	/* (s|u)data8 */
-	}
-	return false;
-}
-
 /* Locate the binary-search table of a module's .eh_frame_hdr: version 1, then the encodings of
  * eh_frame_ptr, fde_count and the table, eh_frame_ptr, fde_count, and fde_count pairs of
  * datarel sdata4 (the only table form dwarf_search_unwind_table takes). */
 static void parse_eh_frame_hdr(struct unwinder *u, const struct module *m, struct eh_table *eh)
 {
 	unsigned char hdr[4], cnt[8];
-	unsigned ptr_size = 0, count_size;
+	unsigned ptr_size = 0, count_size, word = u->core->elf_class == ELFCLASS64 ? 8 : 4;
 	uint64_t count, table;
 
 	eh->parsed = true;
 	if (!m->eh_frame_hdr || m->eh_frame_hdr_size < sizeof(hdr) ||
 	    !read_cached(u, m->eh_frame_hdr, hdr, sizeof(hdr)) || hdr[0] != 1 ||
-	    hdr[3] != DW_EH_PE_datarel_sdata4 || hdr[2] == DW_EH_PE_omit || (hdr[2] & 0x70) ||
-	    !encoded_size(u->core, hdr[2], &count_size))
+	    hdr[3] != (DW_EH_PE_datarel | DW_EH_PE_sdata4) || hdr[2] == DW_EH_PE_omit ||
+	    (hdr[2] & 0x70) || !dw_eh_pe_size(hdr[2], word, &count_size))
 		return;
-	if (hdr[1] != DW_EH_PE_omit && !encoded_size(u->core, hdr[1], &ptr_size))
+	if (hdr[1] != DW_EH_PE_omit && !dw_eh_pe_size(hdr[1], word, &ptr_size))
 		return;
 	table = m->eh_frame_hdr + sizeof(hdr) + ptr_size + count_size;
 	if (!read_cached(u, table - count_size, cnt, count_size))
