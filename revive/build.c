@@ -4,18 +4,17 @@
 #include <stdio.h>
 
 #include "build.h"
+#include "util.h"
 
 int fail(struct build *b, int errnum, const char *fmt, ...)
 {
+	char msg[sizeof(b->err->msg)];
 	va_list ap;
-	int n;
 
-	b->err->err = errnum;
-	n = snprintf(b->err->msg, sizeof(b->err->msg), "revive: ");
 	va_start(ap, fmt);
-	vsnprintf(b->err->msg + n, sizeof(b->err->msg) - (size_t)n, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return -1;
+	return revive_fail(b->err, errnum, "revive: %s", msg);
 }
 
 void lost(struct build *b, const char *fmt, ...)

@@ -32,16 +32,16 @@
  *                    a group stop, the others join it; the process is group-stopped, untraced.
  * Any failure kills what was made (the vessel, the namespace's init) before returning; loop
  * devices clear themselves once nothing maps them (LO_FLAGS_AUTOCLEAR). */
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../formats/util.h"
 #include "build.h"
+#include "util.h"
 
 /* Kill the half-made process and reap every thread of it (ptrace children each), the leader
  * last; the namespace's init goes too. */
@@ -51,24 +51,13 @@ static void undo(struct build *b)
 
 	if (b->pid > 0) {
 		pid_t tids[1024];
-		size_t n = 0;
-		char path[64];
-		struct dirent *e;
-		DIR *d;
+		size_t n = task_tids(b->pid, tids, 1024);
 
-		snprintf(path, sizeof(path), "/proc/%d/task", b->pid);
-		d = opendir(path);
-		while (d && (e = readdir(d)) && n < sizeof(tids) / sizeof(tids[0]))
-			if (atoi(e->d_name) > 0 && atoi(e->d_name) != b->pid)
-				tids[n++] = atoi(e->d_name);
-		if (d)
-			closedir(d);
 		kill(b->pid, SIGKILL);
-		for (size_t i = 0; i < n; i++)
-			while (waitpid(tids[i], NULL, __WALL) < 0 && errno == EINTR)
-				;
-		while (waitpid(b->pid, NULL, __WALL) < 0 && errno == EINTR)
-			;
+		for (size_t i = 0; i < MIN(n, 1024); i++)
+			if (tids[i] != b->pid)
+				wait_tid(tids[i], NULL);
+		wait_tid(b->pid, NULL);
 	}
 	if (b->init_ready >= 0)
 		close(b->init_ready);

@@ -20,6 +20,7 @@
 #include "../formats/arch.h"
 #include "../formats/util.h"
 #include "plan.h"
+#include "util.h"
 
 #define NT_FPREGSET_ 2u
 #define NT_X86_XSTATE_ 0x202u
@@ -37,17 +38,6 @@
 #define REG_FS_BASE (21 * 8)
 #define ERESTARTNOHAND_ 514
 #define ERESTART_RESTARTBLOCK_ 516
-
-int revive_fail(struct revive_error *err, int errnum, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->err = errnum;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 void plan_lost(struct plan *p, const char *fmt, ...)
 {

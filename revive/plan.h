@@ -122,8 +122,4 @@ void plan_lost(struct plan *p, const char *fmt, ...) __attribute__((format(print
 void glibc_find(const struct process *src, const struct plan_thread *t, size_t nt,
 		struct glibc_layout *g);
 
-/* Fill a revive_error; returns -1. */
-int revive_fail(struct revive_error *err, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 #endif

@@ -1,6 +1,5 @@
 /* revive/revived.c — the revived-process handle: its state as waitpid reports it (the mount is
  * its parent), its pid and tids, what was lost, resume/stop/kill, and release. */
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,7 +8,6 @@
 #include <sys/wait.h>
 
 #include "../formats/util.h"
-#include "plan.h"
 #include "revived.h"
 #include "util.h"
 
@@ -56,26 +54,11 @@ pid_t revive_nspid(const struct revived *r)
 
 size_t revive_tids(struct revived *r, pid_t *tids, size_t n)
 {
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	size_t k = 0;
+	size_t k;
 
 	if (r->reaped)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/task", r->pid);
-	d = opendir(path);
-	while (d && (e = readdir(d))) {
-		long t = strtol(e->d_name, NULL, 10);
-
-		if (t <= 0)
-			continue;
-		if (k < n)
-			tids[k] = (pid_t)t;
-		k++;
-	}
-	if (d)
-		closedir(d);
+	k = task_tids(r->pid, tids, n);
 	/* readdir's order is the kernel's (by tid); keep it sorted for readers anyway */
 	for (size_t i = 1; i < MIN(k, n); i++)
 		for (size_t j = i; j > 0 && tids[j - 1] > tids[j]; j--) {

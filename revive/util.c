@@ -1,5 +1,9 @@
-/* revive/util.c — small process helpers. */
+/* revive/util.c — small helpers: descriptors, waiting, the threads of a process, errors. */
+#include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,4 +46,38 @@ void sleep_us(long us)
 	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
 
 	nanosleep(&ts, NULL);
+}
+
+size_t task_tids(pid_t pid, pid_t *tids, size_t n)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	size_t k = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	while (d && (e = readdir(d))) {
+		long t = strtol(e->d_name, NULL, 10);
+
+		if (t <= 0)
+			continue;
+		if (k < n)
+			tids[k] = (pid_t)t;
+		k++;
+	}
+	if (d)
+		closedir(d);
+	return k;
+}
+
+int revive_fail(struct revive_error *err, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->err = errnum;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
 }
