@@ -31,7 +31,10 @@
  *   8. stop          every thread leaves ptrace with a SIGSTOP of its own: the first to run starts
  *                    a group stop, the others join it; the process is group-stopped, untraced.
  * Any failure kills what was made (the vessel, the namespace's init) before returning; loop
- * devices clear themselves once nothing maps them (LO_FLAGS_AUTOCLEAR). */
+ * devices clear themselves once nothing maps them (LO_FLAGS_AUTOCLEAR).
+ *
+ * The stages live in vessel.c (2), remote.c (3), memory.c (4 and 5) and threads.c (6 to 8);
+ * build.h is what they share.  revived.c is the handle revive_start returns. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>

@@ -2,12 +2,13 @@
  * the refusals, every mapping and where its bytes come from, the mm fields PR_SET_MM_MAP sets,
  * the threads with their registers and glibc's per-thread areas, and what will be lost.
  *
- * Memory comes from three places, never copied up front except where the kernel requires
- * anonymous pages (the main stack, whose arg/env pages /proc/PID/cmdline reads):
+ * Memory comes from three places; the core's bytes are copied up front only where no mapping
+ * can carry them (the main stack, whose arg/env pages /proc/PID/cmdline reads only from
+ * anonymous memory, written pages of file mappings, the piece of a page a view cannot reach):
  *   core   the core file mapped copy-on-write.  A kernel core's segments lie at page-aligned
  *          offsets and map directly; gdb's gcore writes them at one common misalignment
  *          (p_align 1), so they are mapped from a read-only view of the core shifted by that
- *          many bytes (a loop device, linux.c), which makes their offsets page-aligned;
+ *          many bytes (a loop device, memory.c), which makes their offsets page-aligned;
  *   file   the mapped file itself, for text the core left out (and, where the core holds written
  *          pages of a file mapping, those pages written over it);
  *   anon   anonymous memory, with the core's bytes written into it (the stack, and the piece of

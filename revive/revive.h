@@ -1,9 +1,10 @@
 /* revive/revive.h — turn a core into a live process that debuggers attach to and that runs on.
  *
  * The interface is the model's: the dead process as formats/process.h makes it.  A backend
- * (linux.c: ptrace on x86_64 Linux) makes from it a real process whose threads are all group-stopped with the
- * core's registers, whose memory layout, protections and bytes are the core's, and which then
- * belongs to nobody: it outlives the caller and whatever it is part of (a FUSE mount).
+ * (linux.c and the stages it names: ptrace on x86_64 Linux) makes from it a real process whose
+ * threads are all group-stopped with the core's registers, whose memory layout, protections and
+ * bytes are the core's, and which then belongs to nobody: it outlives the caller and whatever it
+ * is part of (a FUSE mount).  revived.c is the handle on it.
  *
  * What a core cannot hold (signal handlers, fds, timers, ...) or what this machine cannot give
  * back (other xstate layouts, original tids without a pid namespace) is listed, one sentence
