@@ -14,7 +14,9 @@
 
 #include "../formats/arch.h"
 #include "../revive/revive.h"
-#include "fuse_ops.h"
+#include "ops.h"
+#include "tree.h"
+#include "watch.h"
 
 #ifndef COREFS_VERSION
 #define COREFS_VERSION "unknown"
@@ -142,11 +144,11 @@ static void log_findings(const struct mounted *m)
 			disk_status_name(df->files[i].status), df->files[i].why ? df->files[i].why : "");
 }
 
-static int cat(struct fsctx *f, const char *path)
+static int cat(struct tree *t, const char *path)
 {
 	struct buf b = { 0 };
 	bool link;
-	int r = fsctx_cat(f, path, &b, &link);
+	int r = tree_cat(t, path, &b, &link);
 
 	if (r == 0 && buf_failed(&b))
 		r = -ENOMEM;
@@ -164,12 +166,28 @@ static int cat(struct fsctx *f, const char *path)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo, struct fsctx *f)
+static int loop(struct fuse_session *se, const struct fuse_cmdline_opts *fo)
+{
+	struct fuse_loop_config *cfg;
+	int ret;
+
+	if (fo->singlethread)
+		return fuse_session_loop(se);
+	cfg = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(cfg, fo->clone_fd);
+	fuse_loop_cfg_set_max_threads(cfg, fo->max_threads);
+	ret = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return ret;
+}
+
+static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo, struct tree *t)
 {
 	struct fuse_session *se;
+	struct watch w;
 	int ret = -1, r;
 
-	se = fuse_session_new(args, &corefs_ops, sizeof(corefs_ops), f);
+	se = fuse_session_new(args, &corefs_ops, sizeof(corefs_ops), t);
 	if (!se)
 		return 1;
 	if (fuse_set_signal_handlers(se) != 0)
@@ -177,22 +195,14 @@ static int serve(struct fuse_args *args, struct fuse_cmdline_opts *fo, struct fs
 	if (fuse_session_mount(se, fo->mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(fo->foreground);
-	/* Threads start after daemonizing: fork keeps only the calling thread. */
-	if ((r = fsctx_watch(f, se)) < 0) {
-		fprintf(stderr, "corefs: cannot watch %s: %s\n", f->cs.dir, strerror(-r));
-		goto out_unmount;
-	}
-	if (fo->singlethread) {
-		ret = fuse_session_loop(se);
-	} else {
-		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-
-		fuse_loop_cfg_set_clone_fd(cfg, fo->clone_fd);
-		fuse_loop_cfg_set_max_threads(cfg, fo->max_threads);
-		ret = fuse_session_loop_mt(se, cfg);
-		fuse_loop_cfg_destroy(cfg);
-	}
-out_unmount:
+	/* Threads start after daemonizing: fork keeps only the calling thread.  The watcher ends
+	 * before the session it tells goes. */
+	watch_init(&w, t);
+	if ((r = watch_start(&w, se)) < 0)
+		fprintf(stderr, "corefs: cannot watch %s: %s\n", t->cs.dir, strerror(-r));
+	else
+		ret = loop(se, fo);
+	watch_stop(&w);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -204,7 +214,7 @@ out_destroy:
 }
 
 /* The cores to serve: a directory of them, or one. */
-static int open_cores(struct fsctx *f, const struct options *o, const char *abs, bool debug)
+static int open_cores(struct tree *t, const struct options *o, const char *abs, bool debug)
 {
 	struct core_error err = { 0 };
 	struct core *core;
@@ -212,26 +222,26 @@ static int open_cores(struct fsctx *f, const struct options *o, const char *abs,
 	int r;
 
 	if (stat(o->core, &st) == 0 && S_ISDIR(st.st_mode)) {
-		fsctx_init(f, true);
-		r = cores_init_dir(&f->cs, abs ? abs : o->core, o->sysroot, !o->no_fill, debug);
+		tree_init(t, true);
+		r = cores_init_dir(&t->cs, abs ? abs : o->core, o->sysroot, !o->no_fill, debug);
 		if (r < 0) {
 			fprintf(stderr, "corefs: %s: %s\n", o->core, strerror(-r));
 			return -1;
 		}
 		return 0;
 	}
-	fsctx_init(f, o->proc);
+	tree_init(t, o->proc);
 	if (core_open(o->core, &core, &err) < 0) {
 		fprintf(stderr, "corefs: %s\n", err.msg);
 		return -1;
 	}
-	r = cores_init_one(&f->cs, core, o->core, o->sysroot, !o->no_fill, debug);
+	r = cores_init_one(&t->cs, core, o->core, o->sysroot, !o->no_fill, debug);
 	if (r < 0) {
 		fprintf(stderr, "corefs: %s: %s\n", o->core, strerror(-r));
 		return -1;
 	}
 	if (debug)
-		log_findings(&f->cs.slots[0]->m);
+		log_findings(&t->cs.slots[0]->m);
 	return 0;
 }
 
@@ -240,7 +250,7 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts fo = { 0 };
 	struct options o = { 0 };
-	struct fsctx f;
+	struct tree t;
 	bool have_cores = false;
 	char *fsname = NULL, *fsopt = NULL, *abs = NULL;
 	int ret = 1;
@@ -310,23 +320,23 @@ int main(int argc, char *argv[])
 	/* A directory of cores is rescanned while mounted: keep its absolute path.  Messages name
 	 * a core as the user gave it. */
 	abs = realpath(o.core, NULL);
-	if (open_cores(&f, &o, abs, fo.debug) < 0) {
-		have_cores = f.cs.slots != NULL || f.cs.dir != NULL;
+	if (open_cores(&t, &o, abs, fo.debug) < 0) {
+		have_cores = t.cs.slots != NULL || t.cs.dir != NULL;
 		goto out_cores;
 	}
 	have_cores = true;
 	if (o.cat) {
-		ret = cat(&f, o.cat);
+		ret = cat(&t, o.cat);
 	} else if (fuse_opt_add_arg(&args, "-odefault_permissions,auto_unmount") ||
 		   fuse_opt_add_opt_escaped(&fsname, abs ? abs : o.core) ||
 		   asprintf(&fsopt, "-ofsname=%s", fsname) < 0 || fuse_opt_add_arg(&args, fsopt)) {
 		fprintf(stderr, "corefs: out of memory\n");
 	} else {
-		ret = serve(&args, &fo, &f);
+		ret = serve(&args, &fo, &t);
 	}
 out_cores:
 	if (have_cores)
-		fsctx_free(&f);
+		tree_free(&t);
 out:
 	free(fo.mountpoint);
 	free(o.core);

@@ -27,12 +27,15 @@ struct mounted {
 	struct control *control;
 	uid_t uid;		/* the daemon's user: it could open the core */
 	gid_t gid;		/* the core file's group */
-	mode_t perm;		/* permission bits its files keep (see fs_mode in fuse_ops.c) */
+	mode_t perm;		/* permission bits its files keep (see mounted_init) */
 	struct timespec time;	/* the core file's mtime: when the process died */
 	bool debug;
 };
 
 int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool fill, bool debug);
 void mounted_free(struct mounted *m);
+
+/* The bytes of a row with a renderer (not control), made on first use and kept. */
+const struct rendered *mounted_rendered(struct mounted *m, struct fsref r);
 
 #endif

@@ -1,0 +1,92 @@
+/* fs/mounted.c — one served core from its view's making to its end, and the cache of its
+ * rendered files (mounted.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mounted.h"
+
+int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool fill, bool debug)
+{
+	struct stat st;
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	m->core = core;
+	m->debug = debug;
+	m->uid = getuid();
+	m->gid = getgid();
+	m->perm = 07777;
+	if (fstat(core->fd, &st) == 0)
+		m->time = st.st_mtim;
+	/* Nobody reads more through the mount than the core file lets them read: the group and
+	 * others keep their bits only where the file grants them read (a compressed core's fd is
+	 * a memfd, so the file's own mode is taken by its path), and the group is the file's. */
+	if (stat(core->path, &st) == 0 || fstat(core->fd, &st) == 0) {
+		m->gid = st.st_gid;
+		m->perm = 07700 | ((st.st_mode & S_IRGRP) ? 0070 : 0) | ((st.st_mode & S_IROTH) ? 0007 : 0);
+	}
+	r = process_init(&m->process, core, sysroot, fill);
+	if (r < 0)
+		return r;
+	m->cache = calloc(core->nthreads + 1, sizeof(*m->cache));
+	r = m->cache ? control_new(&m->control, &m->process) : -ENOMEM;
+	if (r < 0) {
+		free(m->cache);
+		m->cache = NULL;
+		process_free(&m->process);
+		return r;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	return 0;
+}
+
+void mounted_free(struct mounted *m)
+{
+	if (!m->cache)
+		return;
+	for (size_t t = 0; t <= m->core->nthreads; t++) {
+		if (!m->cache[t])
+			continue;
+		for (int i = 0; i < N_COUNT; i++)
+			free(m->cache[t][i].data);
+		free(m->cache[t]);
+	}
+	free(m->cache);
+	m->cache = NULL;
+	control_free(m->control);
+	m->control = NULL;
+	process_free(&m->process);
+	pthread_mutex_destroy(&m->lock);
+}
+
+const struct rendered *mounted_rendered(struct mounted *m, struct fsref r)
+{
+	static const struct rendered oom = { .done = true, .err = -ENOMEM };
+	struct rendered *row, *e;
+
+	pthread_mutex_lock(&m->lock);
+	row = m->cache[r.thread + 1];
+	if (!row)
+		row = m->cache[r.thread + 1] = calloc(N_COUNT, sizeof(*row));
+	if (!row) {
+		pthread_mutex_unlock(&m->lock);
+		return &oom;
+	}
+	e = &row[r.node];
+	if (!e->done) {
+		struct buf b = { 0 };
+
+		e->err = node_render(&m->process, r, &b);
+		if (!e->err && buf_failed(&b))
+			e->err = -ENOMEM;
+		if (!e->err)
+			e->data = buf_steal(&b, &e->len);
+		buf_free(&b);
+		e->done = true;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return e;
+}
