@@ -245,9 +245,60 @@ static int open_cores(struct tree *t, const struct options *o, const char *abs, 
 	return 0;
 }
 
+/* Options into o and fo, checked: -1 to go on, else the exit status (help, version, a wrong
+ * command line). */
+static int parse_args(struct fuse_args *args, struct options *o, struct fuse_cmdline_opts *fo)
+{
+	struct stat st;
+	char *dir;
+
+	if (join_long_options(args) < 0 || fuse_opt_parse(args, o, corefs_opts, opt_proc) != 0)
+		return 1;
+	if (o->help) {
+		usage(stdout);
+		printf("\nFUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		return 0;
+	}
+	if (o->version) {
+		printf("corefs %s\n", COREFS_VERSION);
+		fflush(stdout);
+		fuse_lowlevel_version();
+		return 0;
+	}
+	if (!o->core || (!o->cat && o->nonopts != 2) || (o->cat && o->nonopts != 1)) {
+		fprintf(stderr, o->cat ? "corefs: --cat takes one core or directory and no mount point\n"
+				       : "corefs: expected a core and a mount point (see corefs --help)\n");
+		return 2;
+	}
+	if (!o->cat && fuse_parse_cmdline(args, fo) != 0)
+		return 1;
+	/* FUSE can mount over a regular file; a /proc-like tree needs a directory. */
+	if (!o->cat && stat(fo->mountpoint, &st) < 0) {
+		fprintf(stderr, "corefs: %s: %s\n", fo->mountpoint, strerror(errno));
+		return 1;
+	}
+	if (!o->cat && !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "corefs: %s: not a directory\n", fo->mountpoint);
+		return 1;
+	}
+	if (!o->sysroot)
+		return -1;
+	/* The daemon changes to / when it detaches; keep the sysroot meaningful after that. */
+	dir = realpath(o->sysroot, NULL);
+	if (!dir) {
+		fprintf(stderr, "corefs: --sysroot %s: %s\n", o->sysroot, strerror(errno));
+		return 1;
+	}
+	free(o->sysroot);
+	o->sysroot = dir;
+	return -1;
+}
+
 int main(int argc, char *argv[])
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_cmdline_opts fo = { 0 };
 	struct options o = { 0 };
 	struct tree t;
@@ -257,66 +308,15 @@ int main(int argc, char *argv[])
 
 	revive_init();
 	/* Work on a copy of argv so arguments can be joined and freed uniformly. */
-	{
-		struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
-
-		for (int i = 0; i < argc; i++)
-			if (fuse_opt_add_arg(&copy, argv[i]) != 0) {
-				fprintf(stderr, "corefs: out of memory\n");
-				fuse_opt_free_args(&copy);
-				return 1;
-			}
-		args = copy;
-	}
-	if (join_long_options(&args) < 0 || fuse_opt_parse(&args, &o, corefs_opts, opt_proc) != 0)
-		goto out;
-	if (o.help) {
-		usage(stdout);
-		printf("\nFUSE options:\n");
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
-		ret = 0;
-		goto out;
-	}
-	if (o.version) {
-		printf("corefs %s\n", COREFS_VERSION);
-		fflush(stdout);
-		fuse_lowlevel_version();
-		ret = 0;
-		goto out;
-	}
-	if (!o.core || (!o.cat && o.nonopts != 2) || (o.cat && o.nonopts != 1)) {
-		fprintf(stderr, o.cat ? "corefs: --cat takes one core or directory and no mount point\n"
-				      : "corefs: expected a core and a mount point (see corefs --help)\n");
-		ret = 2;
-		goto out;
-	}
-	if (!o.cat && fuse_parse_cmdline(&args, &fo) != 0)
-		goto out;
-	if (!o.cat) {
-		/* FUSE can mount over a regular file; a /proc-like tree needs a directory. */
-		struct stat st;
-
-		if (stat(fo.mountpoint, &st) < 0) {
-			fprintf(stderr, "corefs: %s: %s\n", fo.mountpoint, strerror(errno));
-			goto out;
+	for (int i = 0; i < argc; i++)
+		if (fuse_opt_add_arg(&args, argv[i]) != 0) {
+			fprintf(stderr, "corefs: out of memory\n");
+			fuse_opt_free_args(&args);
+			return 1;
 		}
-		if (!S_ISDIR(st.st_mode)) {
-			fprintf(stderr, "corefs: %s: not a directory\n", fo.mountpoint);
-			goto out;
-		}
-	}
-	if (o.sysroot) {
-		/* The daemon changes to / when it detaches; keep the sysroot meaningful after that. */
-		char *dir = realpath(o.sysroot, NULL);
-
-		if (!dir) {
-			fprintf(stderr, "corefs: --sysroot %s: %s\n", o.sysroot, strerror(errno));
-			goto out;
-		}
-		free(o.sysroot);
-		o.sysroot = dir;
-	}
+	if ((ret = parse_args(&args, &o, &fo)) >= 0)
+		goto out;
+	ret = 1;
 	/* A directory of cores is rescanned while mounted: keep its absolute path.  Messages name
 	 * a core as the user gave it. */
 	abs = realpath(o.core, NULL);
