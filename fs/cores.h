@@ -32,7 +32,7 @@ struct slot {
 	dev_t dev;
 	ino_t ino;
 	off_t size;
-	struct timespec mtime;
+	struct timespec mtime;	/* the file's, stat'ed once: when the process died (mounted.h) */
 	bool alive;		/* still in the directory */
 	int32_t pid;		/* the core's, or a systemd-coredump name's until m.core is open */
 	struct mounted m;	/* m.core opened at scan (compressed: later); the rest later */

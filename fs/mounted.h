@@ -32,7 +32,9 @@ struct mounted {
 	bool debug;
 };
 
-int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool fill, bool debug);
+/* Build the view of core, whose file's mtime (cores.c stats it once) is died. */
+int mounted_init(struct mounted *m, struct core *core, struct timespec died, const char *sysroot,
+		 bool fill, bool debug);
 void mounted_free(struct mounted *m);
 
 /* The bytes of a row with a renderer (not control), made on first use and kept. */
