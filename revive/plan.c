@@ -1,15 +1,13 @@
 /* revive/plan.c — from the model to the plan of a revival (see plan.h).
  *
  * Stages: refuse what this machine cannot run; lay out every mapping of the maps view with the
- * source of its bytes; the mm fields (code and data bounds from the executable's program
- * headers, brk from [heap] and glibc's __curbrk, stack and arg/env bounds from the stack);
+ * source of its bytes; the mm fields (formats/layout.c's, brk from glibc's __curbrk within
+ * [heap], and values that pass PR_SET_MM_MAP's checks where the core does not tell them);
  * the threads (registers as PTRACE_SETREGS takes them, glibc's areas); what will be lost. */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gelf.h>
 #include <inttypes.h>
-#include <libelf.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +20,6 @@
 #include "plan.h"
 #include "util.h"
 
-#define NT_FPREGSET_ 2u
-#define NT_X86_XSTATE_ 0x202u
-#define AT_SYSINFO_EHDR_ 33
 #define X86_VSYSCALL UINT64_C(0xffffffffff600000)
 /* The user address space of x86_64 with 4-level paging; 5-level (la57) reaches 2^56. */
 #define TASK_SIZE_47 UINT64_C(0x7ffffffff000)
@@ -166,6 +161,48 @@ static uint64_t mappable(const struct plan *p, uint64_t off, uint64_t len)
 	return MIN(len, size - off) & ~(uint64_t)(PLAN_PAGE - 1);
 }
 
+/* A vma of a file this machine has (the very file): maps shows its path, text the core left
+ * out is its text, and the core's bytes are written over it (a large written part is mapped
+ * from the core instead).  -1: out of memory. */
+static int lay_out_file(struct plan *p, size_t *cap, const struct core_vma *v, uint64_t avail,
+			uint64_t filesz)
+{
+	const struct core_segment *s = v->seg;
+	const char *name = v->name ? v->name : "anonymous memory";
+	uint64_t big = avail > OVERLAY_LIMIT && s->offset % PLAN_PAGE == 0
+			       ? mappable(p, s->offset, avail) : 0;
+	struct region *r;
+
+	if (big) {
+		r = add_region(p, cap, v, v->start, v->start + big, SRC_CORE);
+		if (!r || (r->view = view_index(p, 0)) == SIZE_MAX)
+			return -1;
+		r->core_off = s->offset;
+		r->core_len = big;
+		plan_lost(p, "%s at 0x%" PRIx64 ": the %" PRIu64 " MiB of it the core holds are "
+			  "mapped from the core file, which maps shows in its place", name,
+			  v->start, big >> 20);
+		if (v->start + big == v->end)
+			return 0;
+	}
+	r = add_region(p, cap, v, v->start + big, v->end, SRC_FILE);
+	if (!r)
+		return -1;
+	r->file = file_index(p, v->disk);
+	if (r->file == SIZE_MAX)
+		return -1;
+	r->file_off = v->offset + big;
+	if (avail > big) {
+		r->core_off = s->offset + big;
+		r->core_len = avail - big;
+	}
+	if (filesz > avail)
+		plan_lost(p, "%s at 0x%" PRIx64 ": %" PRIu64 " bytes the core was cut before "
+			  "are the file's, not what the process had written there", name,
+			  v->start + avail, filesz - avail);
+	return 0;
+}
+
 /* One vma of the maps view: its regions. */
 static int lay_out(struct plan *p, size_t *cap, const struct core_vma *v, struct revive_error *err)
 {
@@ -178,37 +215,8 @@ static int lay_out(struct plan *p, size_t *cap, const struct core_vma *v, struct
 	struct region *r;
 
 	if (v->file && disk_file_usable(v->disk) && !(v->perms[3] == 's' && avail)) {
-		/* The file itself: maps shows its path, text the core left out is its text. */
-		uint64_t big = avail > OVERLAY_LIMIT && s->offset % PLAN_PAGE == 0
-				       ? mappable(p, s->offset, avail) : 0;
-
-		if (big) {
-			r = add_region(p, cap, v, v->start, v->start + big, SRC_CORE);
-			if (!r || (r->view = view_index(p, 0)) == SIZE_MAX)
-				goto oom;
-			r->core_off = s->offset;
-			r->core_len = big;
-			plan_lost(p, "%s at 0x%" PRIx64 ": the %" PRIu64 " MiB of it the core holds are "
-				  "mapped from the core file, which maps shows in its place", name,
-				  v->start, big >> 20);
-			if (v->start + big == v->end)
-				return 0;
-		}
-		r = add_region(p, cap, v, v->start + big, v->end, SRC_FILE);
-		if (!r)
+		if (lay_out_file(p, cap, v, avail, filesz) < 0)
 			goto oom;
-		r->file = file_index(p, v->disk);
-		if (r->file == SIZE_MAX)
-			goto oom;
-		r->file_off = v->offset + big;
-		if (avail > big) {
-			r->core_off = s->offset + big;
-			r->core_len = avail - big;
-		}
-		if (filesz > avail)
-			plan_lost(p, "%s at 0x%" PRIx64 ": %" PRIu64 " bytes the core was cut before "
-				  "are the file's, not what the process had written there", name,
-				  v->start + avail, filesz - avail);
 		return 0;
 	}
 
@@ -290,7 +298,7 @@ static int lay_out_all(struct plan *p, struct revive_error *err)
 	return 0;
 }
 
-/* --- the mm fields ------------------------------------------------------------------------- */
+/* --- the mm fields ---------------------------------------------------------------------------- */
 
 /* The mm fields formats/layout.c derived (the mount's stat shows the same); where the core
  * does not tell one, the nearest value that keeps PR_SET_MM_MAP's checks, said in `lost`. */
@@ -360,7 +368,7 @@ static void mm_fields(struct plan *p, uint64_t curbrk)
 		plan_lost(p, "the core has no [stack] mapping: the process has no growing stack");
 }
 
-/* --- threads --------------------------------------------------------------------------------- */
+/* --- threads ---------------------------------------------------------------------------------- */
 
 static const struct core_regset *regset(const struct core_thread *t, uint32_t type)
 {
@@ -408,8 +416,8 @@ static int threads(struct plan *p, struct revive_error *err)
 				t->restart_block = true;
 			}
 			t->sighold = ct->sighold;
-			t->xstate = regset(ct, NT_X86_XSTATE_);
-			t->fpregs = regset(ct, NT_FPREGSET_);
+			t->xstate = regset(ct, NT_X86_XSTATE);
+			t->fpregs = regset(ct, NT_FPREGSET);
 		}
 	}
 	return 0;
@@ -445,7 +453,7 @@ static void thread_areas(struct plan *p)
 				  "-514, not -516)", p->t[i].ct->tid);
 }
 
-/* --- the whole plan ---------------------------------------------------------------------------- */
+/* --- the whole plan --------------------------------------------------------------------------- */
 
 static int refuse(const struct core *c, struct revive_error *err)
 {
