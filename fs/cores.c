@@ -325,7 +325,8 @@ struct slot *cores_get(struct cores *cs, unsigned number)
 	return s->ready ? s : NULL;
 }
 
-/* Whether a beats b for the same pid: newer mtime, then the greater name. */
+/* Whether a beats b for the same pid: newer mtime, then the greater name.  The one rule of who
+ * owns <pid>/. */
 static bool newer(const struct slot *a, const struct slot *b)
 {
 	int c = cmp_timespec(&a->mtime, &b->mtime);
@@ -368,16 +369,40 @@ struct slot *cores_by_name(struct cores *cs, const char *name)
 	return s;
 }
 
-static int cmp_pid(const void *a, const void *b)
+/* By pid, and each pid's owner before the others of that pid. */
+static int cmp_owner(const void *a, const void *b)
 {
 	const struct slot *x = *(struct slot *const *)a, *y = *(struct slot *const *)b;
 
-	return x->pid < y->pid ? -1 : x->pid > y->pid;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return newer(x, y) ? -1 : newer(y, x);
 }
 
 static int cmp_name(const void *a, const void *b)
 {
 	return strcmp((*(struct slot *const *)a)->name, (*(struct slot *const *)b)->name);
+}
+
+/* Live slots into out (room for every slot): owners of a pid sorted by pid, else all by name.
+ * One sort, so the owners of n cores cost O(n log n), not a search per core. */
+static size_t collect_locked(struct cores *cs, struct slot **out, bool owners)
+{
+	size_t n = 0, kept = 0;
+
+	for (size_t i = 0; i < cs->nslots; i++) {
+		struct slot *s = cs->slots[i];
+
+		if (s->alive && (!owners || s->pid > 0))
+			out[n++] = s;
+	}
+	qsort(out, n, sizeof(*out), owners ? cmp_owner : cmp_name);
+	if (!owners)
+		return n;
+	for (size_t i = 0; i < n; i++)
+		if (!kept || out[kept - 1]->pid != out[i]->pid)
+			out[kept++] = out[i];
+	return kept;
 }
 
 static size_t collect(struct cores *cs, struct slot ***out, bool owners)
@@ -387,15 +412,8 @@ static size_t collect(struct cores *cs, struct slot ***out, bool owners)
 	pthread_mutex_lock(&cs->lock);
 	*out = malloc((cs->nslots ? cs->nslots : 1) * sizeof(**out));
 	if (*out)
-		for (size_t i = 0; i < cs->nslots; i++) {
-			struct slot *s = cs->slots[i];
-
-			if (s->alive && (!owners || (s->pid > 0 && owner_locked(cs, s->pid) == s)))
-				(*out)[n++] = s;
-		}
+		n = collect_locked(cs, *out, owners);
 	pthread_mutex_unlock(&cs->lock);
-	if (*out)
-		qsort(*out, n, sizeof(**out), owners ? cmp_pid : cmp_name);
 	return n;
 }
 
@@ -407,6 +425,25 @@ size_t cores_pid_owners(struct cores *cs, struct slot ***out)
 size_t cores_all(struct cores *cs, struct slot ***out)
 {
 	return collect(cs, out, false);
+}
+
+size_t cores_listed(struct cores *cs, struct slot ***out)
+{
+	size_t n, kept = 0;
+
+	/* Open every core first: a compressed one's pid may not be its name's. */
+	pthread_mutex_lock(&cs->lock);
+	for (size_t i = 0; i < cs->nslots; i++)
+		if (cs->slots[i]->alive && !cs->slots[i]->m.core)
+			open_slot(cs, cs->slots[i]);
+	pthread_mutex_unlock(&cs->lock);
+	n = collect(cs, out, true);
+	if (!*out)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (cores_get(cs, (*out)[i]->number))
+			(*out)[kept++] = (*out)[i];
+	return kept;
 }
 
 void cores_free(struct cores *cs)

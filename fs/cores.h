@@ -79,6 +79,9 @@ struct slot *cores_by_name(struct cores *cs, const char *name);
 
 /* Live slots owning a pid, sorted by pid, into out (caller frees); returns the count. */
 size_t cores_pid_owners(struct cores *cs, struct slot ***out);
+/* The same after opening every core (a compressed one's pid may not be its name's), with their
+ * views built: the processes the /proc root's files count.  *out is NULL when out of memory. */
+size_t cores_listed(struct cores *cs, struct slot ***out);
 /* All live slots, sorted by file name. */
 size_t cores_all(struct cores *cs, struct slot ***out);
 

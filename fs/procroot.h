@@ -10,7 +10,8 @@
 #include "buf.h"
 #include "render.h"
 
-/* Every served core, for the files that speak of all of them. */
+/* The processes listed as <pid>/ (cores.c says which core owns a pid), for the files that
+ * speak of all of them. */
 struct proc_view {
 	const struct process **v;
 	size_t n;

@@ -631,46 +631,6 @@ int render_personality(const struct process *v, const struct core_thread *t, str
 
 /* --- the /proc root ------------------------------------------------------------------------ */
 
-static struct timespec core_mtime(const struct core *c)
-{
-	struct stat st;
-
-	if (fstat(c->fd, &st) < 0)
-		return (struct timespec){ 0, 0 };
-	return st.st_mtim;
-}
-
-static const char *base_name(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	return s ? s + 1 : path;
-}
-
-/* Whether core i owns its pid (cores.h's rule: the newest by mtime, then the greater name), so
- * it is the one listed as <pid>/: the global files count the processes that are listed. */
-static bool listed(const struct proc_view *pv, size_t i)
-{
-	const struct core *c = pv->v[i]->core;
-	struct timespec a = core_mtime(c);
-
-	if (c->pid <= 0)
-		return false;
-	for (size_t j = 0; j < pv->n; j++) {
-		const struct core *o = pv->v[j]->core;
-		struct timespec b;
-
-		if (j == i || o->pid != c->pid)
-			continue;
-		b = core_mtime(o);
-		if (b.tv_sec > a.tv_sec || (b.tv_sec == a.tv_sec && b.tv_nsec > a.tv_nsec) ||
-		    (b.tv_sec == a.tv_sec && b.tv_nsec == a.tv_nsec &&
-		     strcmp(base_name(o->path), base_name(c->path)) > 0))
-			return false;
-	}
-	return true;
-}
-
 /* What all listed processes add up to. */
 struct totals {
 	size_t processes, threads;
@@ -688,8 +648,6 @@ static void totals(const struct proc_view *pv, struct totals *s)
 		struct mm_view mm;
 		uint64_t ut, st;
 
-		if (!listed(pv, i))
-			continue;
 		s->processes++;
 		s->threads += c->nthreads;
 		s->last_pid = MAX(s->last_pid, c->pid);

@@ -43,7 +43,7 @@ int render_personality(const struct process *v, const struct core_thread *t, str
  * i386, and aarch64 when every thread has NT_ARM_SYSTEM_CALL). */
 bool has_syscall(const struct process *v);
 
-/* The /proc root's files, over every served core. */
+/* The /proc root's files, over the processes of pv: each counts once, in O(pv->n). */
 int render_proc_stat(const struct proc_view *pv, struct buf *out);
 int render_proc_uptime(const struct proc_view *pv, struct buf *out);
 int render_proc_meminfo(const struct proc_view *pv, struct buf *out);

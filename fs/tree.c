@@ -247,24 +247,24 @@ int tree_attr(struct tree *t, const struct where *w, struct stat *st)
 	return 0;
 }
 
+/* The processes the /proc root's files speak of: those listed as <pid>/. */
 static int proc_view_build(struct tree *t, struct proc_view *pv)
 {
-	struct slot **all;
-	size_t n = cores_all(&t->cs, &all);
+	struct slot **listed;
+	size_t n = cores_listed(&t->cs, &listed);
 
 	memset(pv, 0, sizeof(*pv));
 	clock_gettime(CLOCK_REALTIME, &pv->now);
-	if (!all)
+	if (!listed)
 		return -ENOMEM;
 	pv->v = calloc(n ? n : 1, sizeof(*pv->v));
 	if (!pv->v) {
-		free(all);
+		free(listed);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (cores_get(&t->cs, all[i]->number))
-			pv->v[pv->n++] = &all[i]->m.process;
-	free(all);
+		pv->v[pv->n++] = &listed[i]->m.process;
+	free(listed);
 	return 0;
 }
 
