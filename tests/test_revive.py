@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from conftest import COREFS, build_prog, corpus_files, crash, mounted
+from conftest import COREFS, build_prog, corpus_files, crash, mounted, wait_until
 
 GDB = ["gdb", "-batch", "-nx", "-iex", "set debuginfod enabled off", "-ex", "set pagination off"]
 ATTACH = ["-ex", "handle SIGSTOP nostop noprint nopass"]
@@ -457,7 +457,11 @@ def test_glibc_registrations_are_made_again(crashed):
                 assert struct.unpack("<Q", mem.read(8))[0] == head
                 assert area == tp + rseq_offset and length == max(rseq_size, 32)
                 assert sig == 0x53053053
-        assert proc_state(pid) == "T", "looking left it stopped"
+        # A detached thread of a group-stopped process runs for a moment (R) and stops again
+        # (__ptrace_unlink re-arms the group stop): it must be back in the stop, not running on.
+        wait_until(lambda: proc_state(pid) == "T", "looking left it stopped", deadline=5)
+        time.sleep(0.2)
+        assert proc_state(pid) == "T" and read_control(mnt)["state"] == ["stopped"]
 
 
 def test_rss_after_revival_is_small(crashed):
