@@ -39,7 +39,8 @@ FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c f
                formats/modules.c formats/symbols.c formats/unwind.c formats/ehframe.c \
                formats/compressed.c formats/internal.c formats/util.c formats/dump.c \
                formats/elfnote.c formats/macho_tables.c
-FS_LIB_SRC  := fs/buf.c fs/render.c fs/render_stack.c fs/render_proc.c fs/nodes.c fs/procroot.c
+FS_LIB_SRC  := fs/buf.c fs/render.c fs/render_stack.c fs/render_proc.c fs/render_mm.c \
+               fs/render_root.c fs/nodes.c fs/procroot.c
 FS_SRC      := fs/ops.c fs/tree.c fs/mounted.c fs/watch.c fs/cores.c fs/control.c fs/main.c
 REVIVE_SRC  := revive/linux.c revive/build.c revive/vessel.c revive/remote.c revive/memory.c \
                revive/threads.c revive/revived.c revive/plan.c revive/glibc.c revive/xstate.c \

@@ -1,6 +1,6 @@
-/* fs/render_proc.c — stat, status, statm, syscall, smaps, smaps_rollup, limits, wchan,
- * personality and task/<tid>/comm of a dead process, and the /proc root's stat, uptime,
- * meminfo, loadavg and version.  See render_proc.h for what a dead process looks like here. */
+/* fs/render_proc.c — stat, status, syscall, limits, wchan, personality and task/<tid>/comm of a
+ * dead process, and what each process adds to the /proc root's totals.  See render_proc.h for
+ * what a dead process looks like here; render_mm.c counts its memory. */
 #include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -12,123 +12,12 @@
 
 #include "../formats/arch.h"
 #include "../formats/util.h"
+#include "render_mm.h"
 #include "render_proc.h"
 
 #define DEAD_STATE 'X'
 #define DEAD_STATE_NAME "X (dead)"
-#define MAPS_HEADER_WIDTH 72	/* the name column of maps is 73: pad to 72, then a space */
 #define EXIT_CORE_DUMPED 0x80	/* wait status bit: the process dumped core */
-
-#ifndef COREFS_VERSION
-#define COREFS_VERSION "unknown"
-#endif
-
-/* --- the process's memory, as the kernel counts it (mm->total_vm, exec_vm, ...) ------------ */
-
-/* What mm_struct would hold, derived from the map and the executable's program headers. */
-struct mm_view {
-	uint64_t page;
-	uint64_t total_vm, exec_vm, stack_vm, data_vm;	/* pages */
-	uint64_t anon, file, shmem;			/* resident pages: what the core holds */
-	bool layout;		/* the executable's program headers were read */
-	uint64_t start_code, end_code, start_data, end_data;
-	uint64_t start_brk, start_stack;
-};
-
-static uint64_t page_size(const struct core *c)
-{
-	uint64_t p = c->file_page_size;
-
-	/* NT_FILE's page size, when it is a plausible one. */
-	if (p >= 4096 && p <= (1u << 20) && !(p & (p - 1)))
-		return p;
-	return 4096;
-}
-
-/* [vsyscall] is the kernel's gate area: shown in maps and smaps, but not a VMA of the mm. */
-static bool is_gate(const struct core_vma *m)
-{
-	return m->kind == VMA_VSYSCALL;
-}
-
-/* The bytes of a segment the core file holds as data.  The kernel writes a page it did not
- * find present (never touched, or the zero page) as a hole (dump_skip), so the data runs of
- * the file (SEEK_DATA, SEEK_HOLE) are the pages that were resident.  Where the file system
- * reports no holes (or the core was copied without them) every byte counts. */
-static uint64_t held_bytes(const struct core *c, const struct core_segment *s)
-{
-	uint64_t end, pos, total = 0;
-
-	if (!s || !s->avail || s->offset > UINT64_MAX - s->avail ||
-	    s->offset + s->avail > (uint64_t)INT64_MAX)
-		return 0;
-	end = s->offset + s->avail;
-	for (pos = s->offset; pos < end;) {
-		off_t data = lseek(c->fd, (off_t)pos, SEEK_DATA), hole;
-
-		if (data < 0)
-			return errno == ENXIO ? total : s->avail;
-		if ((uint64_t)data >= end)
-			break;
-		hole = lseek(c->fd, data, SEEK_HOLE);
-		if (hole < 0 || hole <= data)
-			return s->avail;
-		total += MIN((uint64_t)hole, end) - (uint64_t)data;
-		pos = (uint64_t)hole;
-	}
-	return total;
-}
-
-static uint64_t resident_pages(const struct core *c, const struct core_vma *m, uint64_t page)
-{
-	uint64_t held = held_bytes(c, m->seg);
-
-	return held / page + (held % page != 0);
-}
-
-/* The counters; with layout, also what the executable's headers and the stack say. */
-static void mm_build(const struct process *v, struct mm_view *mm, bool layout)
-{
-	memset(mm, 0, sizeof(*mm));
-	mm->page = page_size(v->core);
-	for (size_t i = 0; i < v->vmas->n; i++) {
-		const struct core_vma *m = &v->vmas->v[i];
-		uint64_t pages = (m->end - m->start) / mm->page;
-		uint64_t rss = resident_pages(v->core, m, mm->page);
-		bool stack = m->kind == VMA_STACK;
-
-		if (is_gate(m))
-			continue;
-		/* mm/mmap.c vm_stat_account: exec, else stack, else private writable data. */
-		mm->total_vm += pages;
-		if (m->perms[2] == 'x' && m->perms[1] != 'w' && !stack)
-			mm->exec_vm += pages;
-		else if (stack)
-			mm->stack_vm += pages;
-		else if (m->perms[1] == 'w' && m->perms[3] == 'p')
-			mm->data_vm += pages;
-		/* Which counter the pages the core holds would be in: shmem ('s' is shown only
-		 * for shmem paths), file-backed, or anonymous. */
-		if (m->perms[3] == 's')
-			mm->shmem += rss;
-		else if (m->file)
-			mm->file += rss;
-		else
-			mm->anon += rss;
-	}
-	if (!layout)
-		return;
-	/* formats/layout.c: the same values revival hands PR_SET_MM_MAP; 0 where unknown. */
-	mm->start_brk = v->layout.start_brk;
-	mm->start_stack = v->layout.start_stack;
-	if (!v->layout.known)
-		return;
-	mm->layout = true;
-	mm->start_code = v->layout.start_code;
-	mm->end_code = v->layout.end_code;
-	mm->start_data = v->layout.start_data;
-	mm->end_data = v->layout.end_data;
-}
 
 /* --- the process and its threads ----------------------------------------------------------- */
 
@@ -276,21 +165,6 @@ int render_stat(const struct process *v, const struct core_thread *t, struct buf
 	buf_printf(out, " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
 		   " %" PRIu64 " %d\n", mm.start_data, mm.end_data, mm.start_brk,
 		   l->arg_start, l->arg_end, l->env_start, l->env_end, exit_code(c));
-	return 0;
-}
-
-int render_statm(const struct process *v, const struct core_thread *t, struct buf *out)
-{
-	struct mm_view mm;
-	uint64_t text = 0;
-
-	(void)t;
-	mm_build(v, &mm, true);
-	if (mm.layout)
-		text = ((mm.end_code + mm.page - 1) / mm.page) - mm.start_code / mm.page;
-	buf_printf(out, "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " 0 %" PRIu64 " 0\n",
-		   mm.total_vm, mm.anon + mm.file + mm.shmem, mm.file + mm.shmem, text,
-		   mm.data_vm + mm.stack_vm);
 	return 0;
 }
 
@@ -497,106 +371,6 @@ int render_syscall(const struct process *v, const struct core_thread *t, struct 
 
 /* --- smaps, smaps_rollup ------------------------------------------------------------------ */
 
-/* One "Label:   value kB" line of smaps: the label padded to 16 columns, the value to 8. */
-static void smaps_kb(struct buf *out, const char *label, uint64_t bytes)
-{
-	buf_printf(out, "%-16s%8" PRIu64 " kB\n", label, bytes >> 10);
-}
-
-/* __show_smap: everything but Rss is honest zero (sharing, dirtiness, references, swap and
- * huge pages are not in a core). */
-static void show_smap(struct buf *out, uint64_t rss, bool rollup)
-{
-	static const char *const zeros[] = {
-		"Shared_Clean:", "Shared_Dirty:", "Private_Clean:", "Private_Dirty:",
-		"Referenced:", "Anonymous:", "KSM:", "LazyFree:", "AnonHugePages:",
-		"ShmemPmdMapped:", "FilePmdMapped:", "Shared_Hugetlb:",
-	};
-
-	smaps_kb(out, "Rss:", rss);
-	smaps_kb(out, "Pss:", 0);
-	smaps_kb(out, "Pss_Dirty:", 0);
-	if (rollup) {
-		smaps_kb(out, "Pss_Anon:", 0);
-		smaps_kb(out, "Pss_File:", 0);
-		smaps_kb(out, "Pss_Shmem:", 0);
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(zeros); i++)
-		smaps_kb(out, zeros[i], 0);
-	buf_printf(out, "Private_Hugetlb: %7u kB\n", 0);
-	smaps_kb(out, "Swap:", 0);
-	smaps_kb(out, "SwapPss:", 0);
-	smaps_kb(out, "Locked:", 0);
-}
-
-/* VmFlags the map implies: the protections, sharing (shmem only), VM_MAYREAD (every mapping
- * but the gate area has it) and VM_GROWSDOWN of [stack]; in the kernel's bit order. */
-static void vm_flags(struct buf *out, const struct core_vma *m)
-{
-	bool shared = m->perms[3] == 's';
-
-	buf_puts(out, "VmFlags:");
-	if (m->perms[0] == 'r')
-		buf_puts(out, " rd");
-	if (m->perms[1] == 'w')
-		buf_puts(out, " wr");
-	if (m->perms[2] == 'x')
-		buf_puts(out, " ex");
-	if (shared)
-		buf_puts(out, " sh");
-	if (!is_gate(m))
-		buf_puts(out, " mr");
-	if (shared)
-		buf_puts(out, " ms");
-	if (m->kind == VMA_STACK)
-		buf_puts(out, " gd");
-	buf_puts(out, " \n");
-}
-
-int render_smaps(const struct process *v, const struct core_thread *t, struct buf *out)
-{
-	uint64_t page = page_size(v->core);
-
-	(void)t;
-	for (size_t i = 0; i < v->vmas->n; i++) {
-		const struct core_vma *m = &v->vmas->v[i];
-
-		render_vma_header(m, out);
-		smaps_kb(out, "Size:", m->end - m->start);
-		smaps_kb(out, "KernelPageSize:", page);
-		smaps_kb(out, "MMUPageSize:", page);
-		show_smap(out, resident_pages(v->core, m, page) * page, false);
-		buf_printf(out, "%-16s%8u\n", "THPeligible:", 0);
-		vm_flags(out, m);
-	}
-	return 0;
-}
-
-int render_smaps_rollup(const struct process *v, const struct core_thread *t, struct buf *out)
-{
-	uint64_t page = page_size(v->core), first = 0, last = 0, rss = 0;
-	bool any = false;
-	size_t line = out->len;
-
-	(void)t;
-	for (size_t i = 0; i < v->vmas->n; i++) {
-		const struct core_vma *m = &v->vmas->v[i];
-
-		if (is_gate(m))
-			continue;
-		if (!any)
-			first = m->start;
-		any = true;
-		last = m->end;
-		rss += resident_pages(v->core, m, page) * page;
-	}
-	buf_printf(out, "%08" PRIx64 "-%08" PRIx64 " ---p 00000000 00:00 0", first, last);
-	buf_pad(out, line, MAPS_HEADER_WIDTH);
-	buf_puts(out, " [rollup]\n");
-	show_smap(out, rss, true);
-	return 0;
-}
-
 /* --- limits, wchan, personality ------------------------------------------------------------ */
 
 /* fs/proc/base.c proc_pid_limits: the header, and no row.  A core records no resource limit;
@@ -629,151 +403,21 @@ int render_personality(const struct process *v, const struct core_thread *t, str
 	return 0;
 }
 
-/* --- the /proc root ------------------------------------------------------------------------ */
+/* --- the /proc root's totals ------------------------------------------------------------- */
 
-/* What all listed processes add up to. */
-struct totals {
-	size_t processes, threads;
-	int32_t last_pid;
-	uint64_t user, system;		/* ticks */
-	uint64_t anon, file, shmem;	/* resident bytes */
-};
-
-static void totals(const struct proc_view *pv, struct totals *s)
+void proc_usage(const struct process *v, struct proc_usage *u)
 {
-	memset(s, 0, sizeof(*s));
-	for (size_t i = 0; i < pv->n; i++) {
-		const struct process *v = pv->v[i];
-		const struct core *c = v->core;
-		struct mm_view mm;
-		uint64_t ut, st;
+	const struct core *c = v->core;
+	struct mm_view mm;
 
-		s->processes++;
-		s->threads += c->nthreads;
-		s->last_pid = MAX(s->last_pid, c->pid);
-		for (size_t k = 0; k < c->nthreads; k++)
-			s->last_pid = MAX(s->last_pid, c->threads[k].tid);
-		cpu_ticks(c, NULL, &ut, &st);
-		s->user += ut;
-		s->system += st;
-		mm_build(v, &mm, false);
-		s->anon += mm.anon * mm.page;
-		s->file += mm.file * mm.page;
-		s->shmem += mm.shmem * mm.page;
-	}
-}
-
-/* Ticks since btime (the epoch) at pv->now. */
-static uint64_t now_ticks(const struct proc_view *pv)
-{
-	if (pv->now.tv_sec < 0)
-		return 0;
-	return (uint64_t)pv->now.tv_sec * PROC_USER_HZ +
-	       (uint64_t)pv->now.tv_nsec / (1000000000 / PROC_USER_HZ);
-}
-
-/* One CPU (cpu0): the processes' user and system time, the rest of the time since btime idle. */
-static uint64_t idle_ticks(const struct proc_view *pv, const struct totals *s)
-{
-	uint64_t up = now_ticks(pv), busy = s->user + s->system;
-
-	return up > busy ? up - busy : 0;
-}
-
-int render_proc_stat(const struct proc_view *pv, struct buf *out)
-{
-	struct totals s;
-	uint64_t idle;
-
-	totals(pv, &s);
-	idle = idle_ticks(pv, &s);
-	for (int cpu = -1; cpu < 1; cpu++) {
-		if (cpu < 0)
-			buf_puts(out, "cpu  ");
-		else
-			buf_printf(out, "cpu%d ", cpu);
-		buf_printf(out, "%" PRIu64 " 0 %" PRIu64 " %" PRIu64 " 0 0 0 0 0 0\n", s.user,
-			   s.system, idle);
-	}
-	buf_printf(out, "intr 0\nctxt 0\nbtime 0\nprocesses %zu\nprocs_running 0\n"
-		   "procs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n", s.processes);
-	return 0;
-}
-
-int render_proc_uptime(const struct proc_view *pv, struct buf *out)
-{
-	struct totals s;
-	uint64_t up = now_ticks(pv), idle;
-
-	totals(pv, &s);
-	idle = idle_ticks(pv, &s);
-	buf_printf(out, "%" PRIu64 ".%02" PRIu64 " %" PRIu64 ".%02" PRIu64 "\n", up / PROC_USER_HZ,
-		   up % PROC_USER_HZ, idle / PROC_USER_HZ, idle % PROC_USER_HZ);
-	return 0;
-}
-
-/* The memory of this /proc is what its processes hold: MemTotal is their resident bytes, none
- * of it free; the kinds split as in their status files. */
-int render_proc_meminfo(const struct proc_view *pv, struct buf *out)
-{
-	static const char *const zeros_a[] = {
-		"Buffers:", "SwapCached:", "Active:", "Inactive:", "Active(anon):",
-		"Inactive(anon):", "Active(file):", "Inactive(file):", "Unevictable:", "Mlocked:",
-		"SwapTotal:", "SwapFree:", "Zswap:", "Zswapped:", "Dirty:", "Writeback:",
-	};
-	static const char *const zeros_b[] = {
-		"KReclaimable:", "Slab:", "SReclaimable:", "SUnreclaim:", "KernelStack:",
-		"PageTables:", "SecPageTables:", "NFS_Unstable:", "Bounce:", "WritebackTmp:",
-		"CommitLimit:", "Committed_AS:", "VmallocTotal:", "VmallocUsed:", "VmallocChunk:",
-		"Percpu:", "AnonHugePages:", "ShmemHugePages:", "ShmemPmdMapped:", "FileHugePages:",
-		"FilePmdMapped:",
-	};
-	struct totals s;
-
-	totals(pv, &s);
-	smaps_kb(out, "MemTotal:", s.anon + s.file + s.shmem);
-	smaps_kb(out, "MemFree:", 0);
-	smaps_kb(out, "MemAvailable:", 0);
-	for (size_t i = 0; i < ARRAY_SIZE(zeros_a); i++) {
-		if (i == 1)	/* Cached: page cache, shmem included */
-			smaps_kb(out, "Cached:", s.file + s.shmem);
-		smaps_kb(out, zeros_a[i], 0);
-	}
-	smaps_kb(out, "AnonPages:", s.anon);
-	smaps_kb(out, "Mapped:", s.file + s.shmem);
-	smaps_kb(out, "Shmem:", s.shmem);
-	for (size_t i = 0; i < ARRAY_SIZE(zeros_b); i++)
-		smaps_kb(out, zeros_b[i], 0);
-	buf_puts(out, "HugePages_Total:       0\nHugePages_Free:        0\n"
-		      "HugePages_Rsvd:        0\nHugePages_Surp:        0\n");
-	smaps_kb(out, "Hugepagesize:", 0);
-	smaps_kb(out, "Hugetlb:", 0);
-	return 0;
-}
-
-/* No process runs: the load is 0; "running/total" threads; the last pid in use. */
-int render_proc_loadavg(const struct proc_view *pv, struct buf *out)
-{
-	struct totals s;
-
-	totals(pv, &s);
-	buf_printf(out, "0.00 0.00 0.00 0/%zu %d\n", s.threads, s.last_pid);
-	return 0;
-}
-
-/* The one CPU of /proc/stat; nothing else about it is known. */
-int render_proc_cpuinfo(const struct proc_view *pv, struct buf *out)
-{
-	(void)pv;
-	buf_puts(out, "processor\t: 0\n\n");
-	return 0;
-}
-
-/* Nothing in a core names the kernel it ran on. */
-int render_proc_version(const struct proc_view *pv, struct buf *out)
-{
-	(void)pv;
-	buf_printf(out, "Linux version unknown (corefs %s: dead processes read from core dumps)\n",
-		   COREFS_VERSION);
-	return 0;
+	memset(u, 0, sizeof(*u));
+	u->threads = c->nthreads;
+	u->last_pid = c->pid;
+	for (size_t k = 0; k < c->nthreads; k++)
+		u->last_pid = MAX(u->last_pid, c->threads[k].tid);
+	cpu_ticks(c, NULL, &u->user, &u->system);
+	mm_build(v, &mm, false);
+	u->anon = mm.anon * mm.page;
+	u->file = mm.file * mm.page;
+	u->shmem = mm.shmem * mm.page;
 }

@@ -1,7 +1,7 @@
 /* fs/render_proc.h — the /proc/<pid> files that process tools read (stat, status, statm,
- * syscall, smaps, smaps_rollup, limits, wchan, personality) and the /proc root's global files
- * (stat, uptime, meminfo, loadavg, version), in the formats of Linux 6.x (fs/proc/array.c,
- * task_mmu.c, base.c, stat.c, ...).
+ * syscall, smaps, smaps_rollup, limits, wchan, personality: render_proc.c and render_mm.c) and
+ * the /proc root's global files (stat, uptime, meminfo, loadavg, version: render_root.c), in the
+ * formats of Linux 6.x (fs/proc/array.c, task_mmu.c, base.c, stat.c, ...).
  *
  * A dead process, as these files show it:
  *   - state X ("X (dead)", the kernel's EXIT_DEAD) in stat and status of the process and of
@@ -42,6 +42,16 @@ int render_personality(const struct process *v, const struct core_thread *t, str
 /* Whether the core's architecture says which system call its threads were in (x86_64, x32,
  * i386, and aarch64 when every thread has NT_ARM_SYSTEM_CALL). */
 bool has_syscall(const struct process *v);
+
+/* What one process adds to the /proc root's totals. */
+struct proc_usage {
+	size_t threads;
+	int32_t last_pid;		/* the greatest of its pid and tids */
+	uint64_t user, system;		/* ticks */
+	uint64_t anon, file, shmem;	/* resident bytes */
+};
+
+void proc_usage(const struct process *v, struct proc_usage *u);
 
 /* The /proc root's files, over the processes of pv: each counts once, in O(pv->n). */
 int render_proc_stat(const struct proc_view *pv, struct buf *out);
