@@ -128,7 +128,7 @@ void dump_close(struct core *c)
 			formats[i].close(c);
 }
 
-/* --- sources, by the path -------------------------------------------------------------------- */
+/* --- sources, by the path ------------------------------------------------------------------- */
 
 struct dump_source {
 	const char *name;
@@ -163,13 +163,19 @@ static const struct dump_source *source_of(const char *path)
 	return NULL;
 }
 
-/* --- opening --------------------------------------------------------------------------------- */
+/* --- opening -------------------------------------------------------------------------------- */
 
-/* The format of c->fd's first bytes; NULL with err filled when there is none to read them by. */
-static const struct dump_format *sniff_fd(struct core *c, struct core_error *err)
+/* The first bytes of c->fd, read once per layer. */
+struct head {
+	unsigned char b[DUMP_HEAD_SIZE];
+	size_t n;
+};
+
+/* The format of c->fd's first bytes (read into h); NULL with err filled when there is none to
+ * read them by. */
+static const struct dump_format *sniff_fd(struct core *c, struct head *h, struct core_error *err)
 {
-	unsigned char head[DUMP_HEAD_SIZE];
-	ssize_t n = pread_full(c->fd, head, sizeof(head), 0);
+	ssize_t n = pread_full(c->fd, h->b, sizeof(h->b), 0);
 	const struct dump_format *f;
 	enum dump_verdict v;
 
@@ -177,7 +183,8 @@ static const struct dump_format *sniff_fd(struct core *c, struct core_error *err
 		core_fail(err, CORE_E_IO, "%s: %s", c->path, strerror(errno));
 		return NULL;
 	}
-	f = dump_sniff(head, (size_t)n, &v);
+	h->n = (size_t)n;
+	f = dump_sniff(h->b, h->n, &v);
 	if (!f)
 		core_fail(err, CORE_E_NOT_CORE, "%s: not a core dump (no ELF magic)", c->path);
 	else if (f->kind == DUMP_REFUSE)
@@ -185,17 +192,12 @@ static const struct dump_format *sniff_fd(struct core *c, struct core_error *err
 	return f && f->kind != DUMP_REFUSE ? f : NULL;
 }
 
-/* A compressed file: from here on c->fd is its decompressed copy. */
-static int unwrap(struct core *c, const struct stat *st, struct decompressed *z,
-		  struct core_error *err)
+/* A compressed file (the codec its first bytes h name): from here on c->fd is its decompressed
+ * copy. */
+static int unwrap(struct core *c, const struct stat *st, const struct head *h,
+		  struct decompressed *z, struct core_error *err)
 {
-	unsigned char head[DUMP_HEAD_SIZE];
-	ssize_t n = pread_full(c->fd, head, sizeof(head), 0);
-
-	if (n < 0)
-		return core_fail(err, CORE_E_IO, "%s: %s", c->path, strerror(errno));
-	if (compressed_open(c->fd, c->path, st, compressed_codec(head, (size_t)n), readable, z,
-			    err) < 0)
+	if (compressed_open(c->fd, c->path, st, compressed_codec(h->b, h->n), readable, z, err) < 0)
 		return -1;
 	close(c->fd);
 	c->fd = z->fd;
@@ -214,14 +216,15 @@ int dump_read(struct core *c, struct core_error *err)
 	struct decompressed z = { .fd = -1 };
 	const struct dump_format *f;
 	struct stat st = { 0 };
+	struct head h;
 
 	if (src->open(c, &st, err) < 0)
 		return -1;
-	f = sniff_fd(c, err);
+	f = sniff_fd(c, &h, err);
 	if (f && f->kind == DUMP_UNWRAP) {
-		if (unwrap(c, &st, &z, err) < 0)
+		if (unwrap(c, &st, &h, &z, err) < 0)
 			return -1;
-		f = sniff_fd(c, err);	/* a reader's, as compressed_open checked */
+		f = sniff_fd(c, &h, err);	/* a reader's, as compressed_open checked */
 	}
 	if (f && f->kind != DUMP_READ) {
 		core_fail(err, CORE_E_NOT_CORE, "%s: %s-compressed, but not a core dump", c->path,

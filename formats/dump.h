@@ -18,7 +18,7 @@
 
 enum dump_kind {
 	DUMP_READ,	/* read: a reader fills the model from the bytes */
-	DUMP_UNWRAP,	/* a container: the dump is the bytes it holds (decompressed) */
+	DUMP_UNWRAP,	/* a container: the dump is the bytes it holds (compressed.c's codecs) */
 	DUMP_REFUSE,	/* known, not read: the row says why */
 };
 
