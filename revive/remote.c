@@ -120,7 +120,9 @@ static int read_vessel_maps(struct build *b)
 		}
 		b->vm[b->nvm].start = lo;
 		b->vm[b->nvm].end = hi;
-		snprintf(b->vm[b->nvm].name, sizeof(b->vm[0].name), "%s", name);
+		/* Only the kernel's short names ([vdso], [vvar]...) are compared: a path may be cut. */
+		snprintf(b->vm[b->nvm].name, sizeof(b->vm[0].name), "%.*s",
+			 (int)sizeof(b->vm[0].name) - 1, name);
 		if (!strcmp(name, "[vvar]"))
 			b->own_vvar = lo;
 		if (!strcmp(name, "[vdso]")) {
