@@ -93,33 +93,47 @@ static uint64_t string_size(struct memory *mem, uint64_t addr, uint64_t limit)
 	return 0;
 }
 
-void procargs_find(struct memory *mem, const struct core *c, struct proc_args *a)
+/* The stack's segment, with a->auxv_addr set to where the saved auxv's copy lies on it; NULL
+ * with a->why set when it cannot be found. */
+static const struct core_segment *stack_auxv(struct memory *mem, const struct core *c, unsigned w,
+					     struct proc_args *a)
 {
 	const struct core_segment *s;
-	unsigned w = c->auxv_word ? c->auxv_word : c->word;
-	uint64_t top, lo, p, v, envp0 = 0, argv0 = 0, last_env = 0, last_arg = 0;
-	uint64_t nenv = 0, narg = 0;
+	uint64_t top, lo;
 
-	memset(a, 0, sizeof(*a));
 	if (!c->auxv_raw || c->auxv_size < 2 * w) {
 		why(a, "the core has no auxv to find on the stack");
-		return;
+		return NULL;
 	}
 	if (!core_auxv(c, AT_EXECFN, &top) && !core_auxv(c, AT_RANDOM, &top)) {
 		why(a, "the auxv has neither AT_EXECFN nor AT_RANDOM");
-		return;
+		return NULL;
 	}
 	s = core_segment_at(c, top);
 	if (!s || top - s->vaddr >= s->avail) {
 		why(a, "the core does not hold the top of the stack (0x%" PRIx64 ")", top);
-		return;
+		return NULL;
 	}
 	lo = top - s->vaddr > SEARCH_LIMIT ? top - SEARCH_LIMIT : s->vaddr;
 	a->auxv_addr = find_auxv(mem, c, lo, top);
 	if (!a->auxv_addr) {
 		why(a, "no copy of the saved auxv on the stack below 0x%" PRIx64, top);
-		return;
+		return NULL;
 	}
+	return s;
+}
+
+void procargs_find(struct memory *mem, const struct core *c, struct proc_args *a)
+{
+	const struct core_segment *s;
+	unsigned w = c->auxv_word ? c->auxv_word : c->word;
+	uint64_t top, p, v, envp0 = 0, argv0 = 0, last_env = 0, last_arg = 0;
+	uint64_t nenv = 0, narg = 0;
+
+	memset(a, 0, sizeof(*a));
+	s = stack_auxv(mem, c, w, a);
+	if (!s)
+		return;
 	/* envp[] ends right below the auxv; its pointers point above it, into the strings. */
 	top = s->vaddr + s->memsz;
 	p = a->auxv_addr - w;
