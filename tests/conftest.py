@@ -8,10 +8,13 @@ writes no error, and the unmount leaves nothing behind.
 import contextlib
 import ctypes
 import errno
+import json
 import os
 import pathlib
 import re
 import resource
+import select
+import shutil
 import subprocess
 import tempfile
 import time
@@ -200,6 +203,81 @@ def build_prog(name, outdir, *cflags, ldflags=()):
            "-pthread", *ldflags]
     subprocess.run(cmd, check=True)
     return exe
+
+
+def gcore_running(exe, cwd, *args, timeout=60):
+    """Start exe in cwd, wait for its "ready" line on stdout (a pipe, no sleeping), gcore it,
+    SIGKILL it; returns the core gdb wrote.  Root passes Yama's ptrace_scope 1; a program run
+    by a non-root user calls PR_SET_PTRACER_ANY (witness.c does) to be attached to."""
+    cwd = pathlib.Path(cwd)
+    proc = subprocess.Popen([str(exe), *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        line = proc.stdout.readline() if ready else b""
+        assert line == b"ready\n", \
+            f"{exe} did not get ready (rc {proc.poll()}): {proc.stderr.read1().decode()}"
+        g = subprocess.run(["gcore", "-o", str(cwd / "gcore"), str(proc.pid)],
+                           capture_output=True, timeout=timeout)
+        scope = pathlib.Path("/proc/sys/kernel/yama/ptrace_scope")
+        assert g.returncode == 0, (
+            f"gcore failed (ptrace_scope {scope.read_text().strip() if scope.exists() else 'n/a'}):"
+            f" {g.stdout.decode()} {g.stderr.decode()}")
+        core = cwd / f"gcore.{proc.pid}"
+        assert core.exists(), f"gcore wrote no {core}: {g.stdout.decode()}"
+        return core
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def pid_of(core):
+    """The pid a core names, as corefs reads it."""
+    return json.loads(corefs_cat(core, "core.json").stdout)["pid"]
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@contextlib.contextmanager
+def nobody_mount(core, *opts):
+    """corefs run as nobody on core, in a private mount namespace where a world-usable copy of
+    /dev/fuse is bound over the root-only one (nothing outside it changes).  Yields (mnt,
+    inside): inside(*cmd) runs cmd as nobody in that namespace."""
+    fuse = os.stat("/dev/fuse").st_rdev
+    d = pathlib.Path(tempfile.mkdtemp(prefix="corefs-nobody-"))
+    os.chmod(d, 0o755)
+    mnt, dev = d / "mnt", d / "dev"
+    mnt.mkdir()
+    dev.mkdir()
+    os.chown(mnt, 65534, 65534)
+    script = (f"set -e; mount -t tmpfs corefs-dev {dev}; "
+              f"mknod {dev}/fuse c {os.major(fuse)} {os.minor(fuse)}; chmod 666 {dev}/fuse; "
+              f"mount --bind {dev}/fuse /dev/fuse; "
+              f"exec {' '.join(NOBODY)} {COREFS} -f {' '.join(opts)} {core} {mnt}")
+    daemon = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                               script], stderr=subprocess.PIPE)
+
+    def inside(*cmd):
+        return subprocess.run(["nsenter", "-t", str(daemon.pid), "-m", *NOBODY, *cmd],
+                              capture_output=True, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while inside("test", "-e", f"{mnt}/control").returncode and time.monotonic() < deadline:
+            assert daemon.poll() is None, daemon.stderr.read()
+            time.sleep(0.05)
+        yield mnt, inside
+    finally:
+        inside("fusermount3", "-u", str(mnt))
+        try:
+            daemon.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        shutil.rmtree(d)
+    assert daemon.returncode == 0, daemon.stderr.read()
 
 
 def _core_pattern():

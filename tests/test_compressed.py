@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from conftest import COREFS, build_prog, corefs_cat, crash, mounted, wait_until
+from conftest import COREFS, build_prog, corefs_cat, crash, mounted, pid_of, wait_until
 from test_revive import assert_same_threads_and_registers, gdb_view, proc_state, revived
 from test_revive import subreaper  # noqa: F401 (an autouse fixture: revived processes come here)
 
@@ -26,10 +26,6 @@ COMPRESS = {"zstd": ["zstd", "-q", "-c"], "xz": ["xz", "-c"], "lz4": ["lz4", "-q
 BOOT_ID = pathlib.Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")
 
 
-
-
-def pid_of(core):
-    return json.loads(corefs_cat(core, "core.json").stdout)["pid"]
 
 
 def coredump_name(comm, pid, mtime_ns, codec):

@@ -18,7 +18,6 @@ import json
 import os
 import pathlib
 import re
-import select
 import shutil
 import signal
 import stat
@@ -27,7 +26,7 @@ import subprocess
 
 import pytest
 
-from conftest import build_prog, crash, mounted
+from conftest import build_prog, crash, gcore_running, mounted
 
 LINKS = {
     "pie": ("-fPIE", "-pie"),
@@ -112,34 +111,6 @@ def parse_siginfo(path):
         return None
     words = path.read_text().split()
     return {k: int(v, 0) for k, v in zip(words[::2], words[1::2])}
-
-
-def gcore_running(exe, cwd, *args, timeout=60):
-    """Start exe in cwd, wait for its "ready" line on stdout (a pipe, no sleeping), gcore it,
-    SIGKILL it; returns the core gdb wrote.  Root passes Yama's ptrace_scope 1; witness.c also
-    calls PR_SET_PTRACER_ANY, so non-root runs are allowed to attach as well."""
-    cwd = pathlib.Path(cwd)
-    proc = subprocess.Popen([str(exe), *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], timeout)
-        line = proc.stdout.readline() if ready else b""
-        assert line == b"ready\n", \
-            f"{exe} did not get ready (rc {proc.poll()}): {proc.stderr.read1().decode()}"
-        g = subprocess.run(["gcore", "-o", str(cwd / "gcore"), str(proc.pid)],
-                           capture_output=True, timeout=timeout)
-        scope = pathlib.Path("/proc/sys/kernel/yama/ptrace_scope")
-        assert g.returncode == 0, (
-            f"gcore failed (ptrace_scope {scope.read_text().strip() if scope.exists() else 'n/a'}):"
-            f" {g.stdout.decode()} {g.stderr.decode()}")
-        core = cwd / f"gcore.{proc.pid}"
-        assert core.exists(), f"gcore wrote no {core}: {g.stdout.decode()}"
-        return core
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,18 +9,13 @@ the tests wait for them with a deadline instead of assuming an order.
 import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
-from conftest import build_prog, corefs_cat, crash, mounted, wait_until
+from conftest import build_prog, corefs_cat, crash, gcore_running, mounted, pid_of, wait_until
 
 
 
-
-
-def pid_of(core):
-    return json.loads(corefs_cat(core, "core.json").stdout)["pid"]
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +32,7 @@ def cores(tmp_path_factory):
     w = base / "g"
     w.mkdir()
     waiter = build_prog("waiter", w)
-    p = subprocess.Popen([str(waiter)], cwd=w, stdout=subprocess.PIPE)
-    try:
-        assert p.stdout.readline() == b"ready\n"
-        subprocess.run(["gcore", "-o", str(w / "gcore"), str(p.pid)], check=True,
-                       capture_output=True)
-    finally:
-        p.kill()
-        p.wait()
-    out.append((w / f"gcore.{p.pid}", (w / "comm.live").read_bytes()))
+    out.append((gcore_running(waiter, w), (w / "comm.live").read_bytes()))
     return out
 
 

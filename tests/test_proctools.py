@@ -15,7 +15,6 @@ import dataclasses
 import os
 import pathlib
 import re
-import select
 import shutil
 import signal
 import socket
@@ -27,7 +26,7 @@ import urllib.request
 
 import pytest
 
-from conftest import PROJECT_ROOT, build_prog, crash, mounted
+from conftest import PROJECT_ROOT, build_prog, crash, gcore_running, mounted
 
 COREFS_PROC = PROJECT_ROOT / "contrib" / "corefs-proc"
 EXPORTER = shutil.which("prometheus-process-exporter") or "/usr/bin/prometheus-process-exporter"
@@ -66,24 +65,6 @@ class Dead:
         return self.live("comm").decode().rstrip("\n")
 
 
-def gcore_run(exe, cwd, *args, timeout=60):
-    """Start exe, wait for its "ready" line, gcore it, kill it; the core gdb wrote."""
-    proc = subprocess.Popen([str(exe), *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], timeout)
-        assert ready and proc.stdout.readline() == b"ready\n", proc.stderr.read1().decode()
-        g = subprocess.run(["gcore", "-o", str(cwd / "gcore"), str(proc.pid)],
-                           capture_output=True, timeout=timeout)
-        assert g.returncode == 0, g.stderr.decode()
-        return cwd / f"gcore.{proc.pid}"
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
-
-
 @pytest.fixture(scope="module")
 def dead(tmp_path_factory):
     """The runs, their cores moved into one directory: {label: Dead}, and the directory."""
@@ -104,7 +85,7 @@ def dead(tmp_path_factory):
         shutil.copy2(exe, prog)
         prog.chmod(0o755)
         if death == "gcore":
-            core, status = gcore_run(f"./{label}", cwd, death, str(nthreads), *extra), 0
+            core, status = gcore_running(f"./{label}", cwd, death, str(nthreads), *extra), 0
         else:
             core, p = crash(f"./{label}", cwd, death, str(nthreads), *extra,
                             expect_signal=signal.SIGSEGV if death == "segv" else signal.SIGABRT)

@@ -17,15 +17,11 @@ import signal
 import stat
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-from conftest import COREFS, build_prog, crash, mounted, wait_for_mount
-from test_revive import alive, command, end_process, read_control, revived, running_exe
-
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
+from conftest import COREFS, NOBODY, build_prog, crash, mounted, nobody_mount, wait_for_mount
+from test_revive import command, end_process, read_control, revived, running_exe
 
 @pytest.fixture(scope="module")
 def dead(tmp_path_factory):
@@ -175,45 +171,6 @@ def test_the_smallest_limit_revival_works_with(dead):
 
 
 # --- another user ---------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def nobody_mount(core, *opts):
-    """corefs run as nobody on core, in a private mount namespace where a world-usable copy of
-    /dev/fuse is bound over the root-only one (nothing outside it changes).  Yields (mnt,
-    inside): inside(*cmd) runs cmd as nobody in that namespace."""
-    fuse = os.stat("/dev/fuse").st_rdev
-    d = pathlib.Path(tempfile.mkdtemp(prefix="corefs-nobody-"))
-    os.chmod(d, 0o755)
-    mnt, dev = d / "mnt", d / "dev"
-    mnt.mkdir()
-    dev.mkdir()
-    os.chown(mnt, 65534, 65534)
-    script = (f"set -e; mount -t tmpfs corefs-dev {dev}; "
-              f"mknod {dev}/fuse c {os.major(fuse)} {os.minor(fuse)}; chmod 666 {dev}/fuse; "
-              f"mount --bind {dev}/fuse /dev/fuse; "
-              f"exec {' '.join(NOBODY)} {COREFS} -f {' '.join(opts)} {core} {mnt}")
-    daemon = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                               script], stderr=subprocess.PIPE)
-
-    def inside(*cmd):
-        return subprocess.run(["nsenter", "-t", str(daemon.pid), "-m", *NOBODY, *cmd],
-                              capture_output=True, text=True)
-    try:
-        deadline = time.monotonic() + 10
-        while inside("test", "-e", f"{mnt}/control").returncode and time.monotonic() < deadline:
-            assert daemon.poll() is None, daemon.stderr.read()
-            time.sleep(0.05)
-        yield mnt, inside
-    finally:
-        inside("fusermount3", "-u", str(mnt))
-        try:
-            daemon.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        shutil.rmtree(d)
-    assert daemon.returncode == 0, daemon.stderr.read()
-
 
 def test_a_cwd_the_user_may_not_enter_is_eacces(dead):
     """The vessel's chdir fails as nobody: the error says so (it used to read 'did not stop at

@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from conftest import COREFS, build_prog, corpus_files, crash, mounted, wait_until
+from conftest import COREFS, build_prog, corpus_files, crash, mounted, nobody_mount, wait_until
 
 GDB = ["gdb", "-batch", "-nx", "-iex", "set debuginfod enabled off", "-ex", "set pagination off"]
 ATTACH = ["-ex", "handle SIGSTOP nostop noprint nopass"]
@@ -625,68 +625,39 @@ def test_without_pidns_the_new_tids_are_said(crashed):
         assert "nspid" not in ctl
 
 
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
 def test_pidns_is_refused_without_privilege(progs):
     """As an unprivileged user (nobody) a new pid namespace is refused, cleanly, with the reason;
-    plain revival still works.  /dev/fuse is root's only on this machine, so corefs runs in a
-    private mount namespace where a world-usable copy of the device node is bound over it
-    (nothing outside that namespace changes); commands run in it as nobody too."""
-    fuse = os.stat("/dev/fuse").st_rdev
+    plain revival still works.  /dev/fuse is root's only on this machine: corefs runs as nobody
+    in a private mount namespace with a world-usable copy of the device (conftest.nobody_mount);
+    commands run in it as nobody too."""
     d = pathlib.Path(tempfile.mkdtemp(prefix="rv-nobody-"))
     os.chmod(d, 0o755)
     exe = pathlib.Path(shutil.copy(progs["crash"], d / "rv_crash"))
     core, _ = crash(exe, d, "main", str(d / "record"))
-    dead = Dead(exe, core, None, False)
-    mnt, dev = d / "mnt", d / "dev"
     os.chmod(core, 0o644)
-    mnt.mkdir()
-    dev.mkdir()
-    os.chown(mnt, 65534, 65534)
-    script = (f"set -e; mount -t tmpfs rv-dev {dev}; "
-              f"mknod {dev}/fuse c {os.major(fuse)} {os.minor(fuse)}; chmod 666 {dev}/fuse; "
-              f"mount --bind {dev}/fuse /dev/fuse; "
-              f"exec {' '.join(NOBODY)} {COREFS} -f {core} {mnt}")
-    daemon = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                               script], stderr=subprocess.PIPE)
-
-    def inside(*cmd):
-        return subprocess.run(["nsenter", "-t", str(daemon.pid), "-m", *NOBODY, *cmd],
-                              capture_output=True, text=True)
     pid = None
     try:
-        deadline = time.monotonic() + 10
-        while inside("test", "-e", f"{mnt}/control").returncode and time.monotonic() < deadline:
-            assert daemon.poll() is None, daemon.stderr.read()
-            time.sleep(0.05)
-        p = inside("bash", "-c", f"echo revive pidns > {mnt}/control")
-        assert p.returncode != 0 and "Operation not permitted" in p.stderr, p.stderr
-        text = inside("cat", f"{mnt}/control").stdout
-        assert text.startswith("state core\n"), text
-        assert re.search(r"^error revive: pidns: .*CAP_SYS_ADMIN.*: Operation not permitted$",
-                         text, re.M), text
-        assert not running_exe(dead.exe), "a half-made process was left"
-        assert inside("bash", "-c", f"echo revive > {mnt}/control").returncode == 0
-        text = inside("cat", f"{mnt}/control").stdout
-        pid = int(re.search(r"^pid (\d+)$", text, re.M)[1])
-        assert proc_state(pid) == "T" and os.readlink(f"/proc/{pid}/exe") == str(dead.exe)
-        assert os.stat(f"/proc/{pid}").st_uid == 65534
-        assert inside("bash", "-c", f"echo kill > {mnt}/control").returncode == 0
-        assert "state killed\n" in inside("cat", f"{mnt}/control").stdout
+        with nobody_mount(core) as (mnt, inside):
+            p = inside("bash", "-c", f"echo revive pidns > {mnt}/control")
+            assert p.returncode != 0 and "Operation not permitted" in p.stderr, p.stderr
+            text = inside("cat", f"{mnt}/control").stdout
+            assert text.startswith("state core\n"), text
+            assert re.search(r"^error revive: pidns: .*CAP_SYS_ADMIN.*: Operation not permitted$",
+                             text, re.M), text
+            assert not running_exe(exe), "a half-made process was left"
+            assert inside("bash", "-c", f"echo revive > {mnt}/control").returncode == 0
+            text = inside("cat", f"{mnt}/control").stdout
+            pid = int(re.search(r"^pid (\d+)$", text, re.M)[1])
+            assert proc_state(pid) == "T" and os.readlink(f"/proc/{pid}/exe") == str(exe)
+            assert os.stat(f"/proc/{pid}").st_uid == 65534
+            assert inside("bash", "-c", f"echo kill > {mnt}/control").returncode == 0
+            assert "state killed\n" in inside("cat", f"{mnt}/control").stdout
     finally:
         if pid and alive(pid):
             os.kill(pid, signal.SIGKILL)
-        inside("fusermount3", "-u", str(mnt))
-        try:
-            daemon.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
         if pid:
             end_process(pid)	# it came to this subreaper when the daemon went
         shutil.rmtree(d)
-    assert daemon.returncode == 0, daemon.stderr.read()
 
 
 def running_exe(exe):

@@ -5,7 +5,6 @@ A binary passes when it exits 0 and its stderr holds no sanitizer report.  A tes
 binary is missing fails (run `make unit`), so a build that silently produced nothing is not a pass.
 """
 import os
-import pathlib
 import re
 import subprocess
 
