@@ -107,10 +107,17 @@ int watch_start(struct watch *w, struct fuse_session *se)
 void watch_stop(struct watch *w)
 {
 	struct cores *cs = &w->tree->cs;
+	uint64_t one = 1;
 
 	atomic_store(&w->stop, true);
-	if (w->running)
+	if (w->running) {
+		/* Wake it now, not at its next poll timeout a second later; should the write fail,
+		 * that timeout still ends it. */
+		ssize_t n = write(w->wake_fd, &one, sizeof(one));
+
+		(void)n;
 		pthread_join(w->thread, NULL);
+	}
 	w->running = false;
 	pthread_mutex_lock(&cs->lock);
 	cs->events_fd = -1;
