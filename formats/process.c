@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "process.h"
 
@@ -29,9 +30,12 @@ int process_init(struct process *p, const struct core *c, const char *sysroot, b
 	struct disk_files *df = calloc(1, sizeof(*df));
 	struct core_vmas *vm = calloc(1, sizeof(*vm));
 	struct proc_args *args = calloc(1, sizeof(*args));
+	struct stat st;
 
 	memset(p, 0, sizeof(*p));
 	p->core = c;
+	if (fstat(c->fd, &st) == 0)
+		p->died = st.st_mtim;
 	if (!df || disk_files_check(c, sysroot, df) < 0) {
 		free(df);
 		free(vm);

@@ -10,11 +10,13 @@
  *   mem       what the `mem` file serves: facts, or the core's bytes alone with --no-fill
  *   args      argv and envp on the stack (procargs.h)
  *   layout    the executable's layout and mm's fields (layout.h)
- *   unwinder  modules, symbols and backtraces (unwind.h) */
+ *   unwinder  modules, symbols and backtraces (unwind.h)
+ *   died      when it died: the core file's mtime */
 #ifndef COREFS_PROCESS_H
 #define COREFS_PROCESS_H
 
 #include <stdbool.h>
+#include <time.h>
 
 #include "core.h"
 #include "files.h"
@@ -33,6 +35,7 @@ struct process {
 	const struct proc_args *args;
 	struct exe_layout layout;
 	struct unwinder *unwinder;
+	struct timespec died;	/* the core file's mtime (a compressed core's memfd carries it) */
 };
 
 /* Make the process of core c (which it does not own): check its mapped files (under sysroot

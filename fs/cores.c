@@ -318,7 +318,7 @@ struct slot *cores_get(struct cores *cs, unsigned number)
 		return NULL;
 	}
 	if (!s->ready && !s->err) {
-		s->err = mounted_init(&s->m, s->m.core, s->mtime, cs->sysroot, cs->fill, cs->debug);
+		s->err = mounted_init(&s->m, s->m.core, cs->sysroot, cs->fill, cs->debug);
 		s->ready = s->err == 0;
 	}
 	pthread_mutex_unlock(&cs->lock);

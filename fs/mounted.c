@@ -8,8 +8,7 @@
 
 #include "mounted.h"
 
-int mounted_init(struct mounted *m, struct core *core, struct timespec died, const char *sysroot,
-		 bool fill, bool debug)
+int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool fill, bool debug)
 {
 	struct stat st;
 	int r;
@@ -20,7 +19,6 @@ int mounted_init(struct mounted *m, struct core *core, struct timespec died, con
 	m->uid = getuid();
 	m->gid = getgid();
 	m->perm = 07777;
-	m->time = died;
 	/* Nobody reads more through the mount than the core file lets them read: the group and
 	 * others keep their bits only where the file grants them read (a compressed core's fd is
 	 * a memfd, so the file's own mode is taken by its path), and the group is the file's. */

@@ -28,12 +28,11 @@ struct mounted {
 	uid_t uid;		/* the daemon's user: it could open the core */
 	gid_t gid;		/* the core file's group */
 	mode_t perm;		/* permission bits its files keep (see mounted_init) */
-	struct timespec time;	/* the core file's mtime: when the process died */
 	bool debug;
 };
 
-/* Build the view of core, whose file's mtime (cores.c stats it once) is died. */
-int mounted_init(struct mounted *m, struct core *core, struct timespec died, const char *sysroot,
+/* Build the process of core and what serving it needs. */
+int mounted_init(struct mounted *m, struct core *core, const char *sysroot,
 		 bool fill, bool debug);
 void mounted_free(struct mounted *m);
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../formats/arch.h"
@@ -113,14 +112,12 @@ static int exit_code(const struct core *c)
 }
 
 /* When the core was written: the core file's mtime.  In ticks since btime, which is 0. */
-static uint64_t death_ticks(const struct core *c)
+static uint64_t death_ticks(const struct process *v)
 {
-	struct stat st;
-
-	if (fstat(c->fd, &st) < 0 || st.st_mtim.tv_sec < 0)
+	if (v->died.tv_sec < 0)
 		return 0;
-	return (uint64_t)st.st_mtim.tv_sec * PROC_USER_HZ +
-	       (uint64_t)st.st_mtim.tv_nsec / (1000000000 / PROC_USER_HZ);
+	return (uint64_t)v->died.tv_sec * PROC_USER_HZ +
+	       (uint64_t)v->died.tv_nsec / (1000000000 / PROC_USER_HZ);
 }
 
 /* fs/proc/array.c do_task_stat: 52 fields. */
@@ -150,7 +147,7 @@ int render_stat(const struct process *v, const struct core_thread *t, struct buf
 		   (int64_t)(m ? ticks(m->cutime) : 0), (int64_t)(m ? ticks(m->cstime) : 0),
 		   20 + id.nice, id.nice);
 	/* num_threads itrealvalue starttime vsize rss rsslim */
-	buf_printf(out, " %zu 0 %" PRIu64 " %" PRIu64 " %" PRIu64 " 0", c->nthreads, death_ticks(c),
+	buf_printf(out, " %zu 0 %" PRIu64 " %" PRIu64 " %" PRIu64 " 0", c->nthreads, death_ticks(v),
 		   mm.total_vm * mm.page, mm.anon + mm.file + mm.shmem);
 	/* startcode endcode startstack kstkesp kstkeip */
 	buf_printf(out, " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64, mm.start_code,

@@ -233,7 +233,7 @@ int tree_attr(struct tree *t, const struct where *w, struct stat *st)
 	st->st_mode = S_ISLNK(mode) ? mode : (mode & (S_IFMT | m->perm));
 	st->st_uid = m->uid;
 	st->st_gid = m->gid;
-	st->st_atim = st->st_mtim = st->st_ctim = m->time;
+	st->st_atim = st->st_mtim = st->st_ctim = m->process.died;
 	if (nodes[w->ref.node].flags & NODE_THREADS)
 		st->st_nlink = 2 + m->core->nthreads;
 	if (kind == TREE_FILE || kind == TREE_LINK) {
