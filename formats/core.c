@@ -103,6 +103,28 @@ const void *core_mem_ptr(const struct core *c, uint64_t addr, size_t len)
 	return c->image + s->offset + in;
 }
 
+bool core_file_data(const struct core *c, uint64_t off, uint64_t end, uint64_t *start,
+		    uint64_t *stop)
+{
+	off_t data, hole;
+
+	if (off >= end || end > (uint64_t)INT64_MAX)
+		return false;
+	data = lseek(c->fd, (off_t)off, SEEK_DATA);
+	if (data < 0 && errno == ENXIO)
+		return false;
+	if (data < 0 || (hole = lseek(c->fd, data, SEEK_HOLE)) <= data) {
+		*start = off;	/* no answer: all of it is data */
+		*stop = end;
+		return true;
+	}
+	if ((uint64_t)data >= end)
+		return false;
+	*start = (uint64_t)data;
+	*stop = MIN((uint64_t)hole, end);
+	return true;
+}
+
 bool core_still_whole(const struct core *c)
 {
 	struct stat st;

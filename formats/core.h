@@ -174,6 +174,13 @@ ssize_t core_read_mem(const struct core *c, uint64_t addr, void *buf, size_t len
 const void *core_mem_ptr(const struct core *c, uint64_t addr, size_t len);
 bool core_still_whole(const struct core *c);
 
+/* The first run of bytes of the core file in [off, end) that holds data, as the file system
+ * tells data from holes (SEEK_DATA, SEEK_HOLE): the kernel writes pages it found absent as
+ * holes.  Where the file system cannot tell, the whole range is data.  false when [off, end)
+ * is all hole. */
+bool core_file_data(const struct core *c, uint64_t off, uint64_t end, uint64_t *start,
+		    uint64_t *stop);
+
 /* The segment containing addr, or NULL. */
 const struct core_segment *core_segment_at(const struct core *c, uint64_t addr);
 

@@ -34,25 +34,13 @@ static bool is_gate(const struct core_vma *m)
  * reports no holes (or the core was copied without them) every byte counts. */
 static uint64_t held_bytes(const struct core *c, const struct core_segment *s)
 {
-	uint64_t end, pos, total = 0;
+	uint64_t pos, start, stop, total = 0;
 
-	if (!s || !s->avail || s->offset > UINT64_MAX - s->avail ||
-	    s->offset + s->avail > (uint64_t)INT64_MAX)
+	if (!s || !s->avail || s->offset > UINT64_MAX - s->avail)
 		return 0;
-	end = s->offset + s->avail;
-	for (pos = s->offset; pos < end;) {
-		off_t data = lseek(c->fd, (off_t)pos, SEEK_DATA), hole;
-
-		if (data < 0)
-			return errno == ENXIO ? total : s->avail;
-		if ((uint64_t)data >= end)
-			break;
-		hole = lseek(c->fd, data, SEEK_HOLE);
-		if (hole < 0 || hole <= data)
-			return s->avail;
-		total += MIN((uint64_t)hole, end) - (uint64_t)data;
-		pos = (uint64_t)hole;
-	}
+	for (pos = s->offset; core_file_data(c, pos, s->offset + s->avail, &start, &stop);
+	     pos = stop)
+		total += stop - start;
 	return total;
 }
 

@@ -170,20 +170,16 @@ int write_bytes(struct build *b)
 			continue;
 		}
 		/* Anonymous: only the extents the core file holds data for (holes are zeros). */
-		for (uint64_t d = 0; d < r->core_len;) {
-			off_t data = lseek(c->fd, (off_t)(r->core_off + d), SEEK_DATA), hole;
-			size_t n;
+		for (uint64_t at = r->core_off, start, stop;
+		     core_file_data(c, at, r->core_off + r->core_len, &start, &stop);) {
+			uint64_t d = start - r->core_off;
+			size_t n = (size_t)MIN(stop - start, 64 * PAGE);
 
-			if (data < 0 || (uint64_t)data >= r->core_off + r->core_len)
-				break;
-			hole = lseek(c->fd, data, SEEK_HOLE);
-			d = (uint64_t)data - r->core_off;
-			n = (size_t)MIN(MIN((uint64_t)(hole - data), r->core_len - d), 64 * PAGE);
 			if (core_read_mem(c, r->start + d, cb, n) != (ssize_t)n)
 				break;
 			if (poke(b, r->start + d, cb, n) < 0)
 				goto out;
-			d += n;
+			at = start + n;
 		}
 	}
 	if (p->vdso_start && !b->vdso_moved) {
