@@ -177,7 +177,8 @@ static void name_special(const struct core *c, struct core_vmas *vm)
 			v = &vm->v[i];
 			if (v->start < exe_end || !anonymous(v) || v->perms[1] != 'w')
 				continue;
-			if (v->start - exe_end > range)
+			/* The kernel randomises the break from the end of .bss (its brk). */
+			if (v->start - (bss ? bss->end : exe_end) > range)
 				break;
 			if (v->start == exe_end && !bss) {
 				bss = v;
