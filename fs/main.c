@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../formats/arch.h"
+#include "../formats/dump.h"
 #include "../revive/revive.h"
 #include "ops.h"
 #include "tree.h"
@@ -245,6 +247,64 @@ static int open_cores(struct tree *t, const struct options *o, const char *abs, 
 	return 0;
 }
 
+/* A mount point field of /proc/self/mountinfo with its octal escapes (\040 for a space) undone,
+ * in place. */
+static void unescape_mountinfo(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++, d++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*d = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*d = *s;
+		}
+	}
+	*d = 0;
+}
+
+/* Mounting on a corefs mount would silently stack a second one over it: refuse when the
+ * topmost mount at dir (the last line of /proc/self/mountinfo with that mount point) is corefs's
+ * (type fuse.corefs, fsname the core).  True when refused, with one line said. */
+static bool refuse_corefs_mount(const char *dir)
+{
+	char *real = realpath(dir, NULL), *line = NULL, *top_source = NULL;
+	bool top_corefs = false;
+	size_t cap = 0;
+	FILE *f;
+
+	if (!real)
+		return false;	/* mounting will say why */
+	f = fopen("/proc/self/mountinfo", "re");
+	/* id parent major:minor root mountpoint options [optional...] - type source superopts */
+	while (f && getline(&line, &cap, f) > 0) {
+		char mnt[4096], type[256], source[4096];
+		char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(sep + 3, "%255s %4095s", type, source) != 2)
+			continue;
+		unescape_mountinfo(mnt);
+		if (strcmp(mnt, real))
+			continue;
+		top_corefs = !strcmp(type, "fuse.corefs");
+		unescape_mountinfo(source);
+		free(top_source);
+		top_source = strdup(source);
+	}
+	if (f)
+		fclose(f);
+	if (top_corefs)
+		fprintf(stderr, "corefs: %s: already a corefs mount (of %s): unmount it first "
+			"(fusermount3 -u %s)\n", dir, top_source ? top_source : "a core", dir);
+	free(top_source);
+	free(line);
+	free(real);
+	return top_corefs;
+}
+
 /* Options into o and fo, checked: -1 to go on, else the exit status (help, version, a wrong
  * command line). */
 static int parse_args(struct fuse_args *args, struct options *o, struct fuse_cmdline_opts *fo)
@@ -280,9 +340,16 @@ static int parse_args(struct fuse_args *args, struct options *o, struct fuse_cmd
 		return 1;
 	}
 	if (!o->cat && !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "corefs: %s: not a directory\n", fo->mountpoint);
+		/* corefs MOUNTPOINT CORE: say which argument is the core. */
+		if (S_ISREG(st.st_mode) && dump_sniff_at(AT_FDCWD, fo->mountpoint))
+			fprintf(stderr, "corefs: %s: a core dump, not a mount point: the core comes "
+				"first (corefs CORE MOUNTPOINT)\n", fo->mountpoint);
+		else
+			fprintf(stderr, "corefs: %s: not a directory\n", fo->mountpoint);
 		return 1;
 	}
+	if (!o->cat && refuse_corefs_mount(fo->mountpoint))
+		return 1;
 	if (!o->sysroot)
 		return -1;
 	/* The daemon changes to / when it detaches; keep the sysroot meaningful after that. */

@@ -398,3 +398,49 @@ def test_mount_point_errors_leave_nothing_mounted(kind, base, tmp_path):
     assert p.returncode > 0, err
     assert len(err.splitlines()) == 1 and str(mnt) in err, err
     assert snapshot(base.path) == base.snapshot
+
+
+def test_help_lists_every_option():
+    """`corefs --help` names every option corefs takes (fs/main.c's corefs_opts)."""
+    p = subprocess.run([str(COREFS), "--help"], capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr.decode()
+    usage = p.stdout.decode().split("\nFUSE options:")[0]
+    for opt in ("--sysroot", "--no-fill", "--proc", "--cat", "-f", "-d", "-s", "-o", "--help",
+                "--version"):
+        assert re.search(rf"^    (-\w, )?{opt}\b", usage, re.M), f"--help leaves out {opt}"
+
+
+def test_mount_on_a_corefs_mount_is_refused(base, tmp_path):
+    """A second `corefs CORE MNT` on a corefs mount does not stack a second mount over it: one
+    line naming the mount point, non-zero exit, and the first mount stays as it was."""
+    def at(mnt):
+        with open("/proc/self/mountinfo") as f:
+            return [line for line in f if line.split()[4] == str(mnt)]
+
+    with mounted(base.path) as m:
+        assert len(at(m)) == 1
+        p = subprocess.run([str(COREFS), str(base.path), str(m)], capture_output=True,
+                           timeout=30)
+        stacked = at(m)
+        for _ in stacked[1:]:
+            subprocess.run(["fusermount3", "-u", str(m)], check=True)
+        assert len(stacked) == 1, f"a second mount stacked on {m}: {stacked}"
+        one_line_error(p, m, re.escape(f"already a corefs mount (of {base.path}): unmount it "
+                                       f"first (fusermount3 -u {m})"))
+        assert (m / "maps").read_bytes(), "the first mount no longer answers"
+
+
+def test_swapped_arguments_name_the_core(base, tmp_path):
+    """`corefs MOUNTPOINT CORE`: the message names the argument that is a core, not only 'not
+    a directory'; a plain file in the mount point's place still gets 'not a directory'."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    p = subprocess.run([str(COREFS), str(mnt), str(base.path)], capture_output=True, timeout=30)
+    one_line_error(p, base.path, re.escape("a core dump, not a mount point: the core comes first "
+                                           "(corefs CORE MOUNTPOINT)"))
+    assert_nothing_mounted(mnt)
+    text = write(tmp_path, "text", b"not a core\n")
+    p = subprocess.run([str(COREFS), str(mnt), str(text)], capture_output=True, timeout=30)
+    one_line_error(p, text, "not a directory")
+    assert_nothing_mounted(mnt)
+    assert snapshot(base.path) == base.snapshot
