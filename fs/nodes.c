@@ -38,6 +38,7 @@ const struct node nodes[N_COUNT] = {
 	REG(N_PERSONALITY, "personality", N_ROOT, 0400, render_personality),
 	REG(N_SMAPS, "smaps", N_ROOT, 0444, render_smaps),
 	REG(N_SMAPS_ROLLUP, "smaps_rollup", N_ROOT, 0444, render_smaps_rollup),
+	REG(N_STACK, "stack", N_ROOT, 0400, render_all_stacks),	/* every task/<tid>/stack */
 	REG(N_STAT, "stat", N_ROOT, 0444, render_stat),
 	REG(N_STATM, "statm", N_ROOT, 0444, render_statm),
 	REG(N_STATUS, "status", N_ROOT, 0444, render_status),

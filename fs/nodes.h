@@ -29,6 +29,7 @@ enum node_id {
 	N_PERSONALITY,
 	N_SMAPS,
 	N_SMAPS_ROLLUP,
+	N_STACK,
 	N_STAT,
 	N_STATM,
 	N_STATUS,

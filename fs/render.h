@@ -26,6 +26,8 @@ int render_exe(const struct process *v, const struct core_thread *t, struct buf 
 
 /* Backtraces and loaded objects (render_stack.c), and their parts of core.json. */
 int render_stack(const struct process *v, const struct core_thread *t, struct buf *out);
+/* Every thread's stack under a "TID N (comm)" line, the signalled thread first. */
+int render_all_stacks(const struct process *v, const struct core_thread *t, struct buf *out);
 int render_modules(const struct process *v, const struct core_thread *t, struct buf *out);
 struct cJSON;
 void json_add_stack(const struct process *v, const struct core_thread *t, struct cJSON *thread);

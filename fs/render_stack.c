@@ -3,6 +3,10 @@
  *   stack     one frame a line, innermost first:  #N 0xPC symbol+0xOFF (module)
  *             "??" for a symbol no table names or a pc in no loaded object; a signal trampoline
  *             ends with " [signal frame]" (the next frame is where the signal struck).
+ *   stack     (the top-level one) every thread: "TID N (comm)", its frames as task/N/stack prints
+ *             them, a blank line between threads; in the core's note order, which puts the
+ *             thread the signal struck first in a kernel core (fill_note_info: the dumping
+ *             thread's notes come first) and keeps gdb's order in a gcore core.
  *   modules   one loaded object a line, by address:  0xSTART-0xEND BUILD-ID@0xADDR STATUS NAME
  *             BUILD-ID is "-" when the object has none; STATUS says whether the file on disk is
  *             the mapped one (modules.h: same, presumed, different, missing, core, unchecked).
@@ -13,6 +17,7 @@
 #include <stdio.h>
 
 #include "render.h"
+#include "render_proc.h"
 
 static const struct backtrace *backtrace_of(const struct process *v, const struct core_thread *t)
 {
@@ -38,6 +43,30 @@ int render_stack(const struct process *v, const struct core_thread *t, struct bu
 			buf_puts(out, "??");
 		buf_printf(out, " (%s)%s\n", f->module ? f->module->name : "??",
 			   f->flags & FRAME_SIGNAL ? " [signal frame]" : "");
+	}
+	return 0;
+}
+
+int render_all_stacks(const struct process *v, const struct core_thread *t, struct buf *out)
+{
+	(void)t;
+	for (size_t i = 0; i < v->core->nthreads; i++) {
+		const struct core_thread *th = &v->core->threads[i];
+		struct buf comm = { 0 };
+		int r = render_task_comm(v, th, &comm);
+
+		if (r == 0 && buf_failed(&comm))
+			r = -ENOMEM;
+		if (r == 0) {
+			/* task/N/comm's line, without its newline */
+			buf_printf(out, "%sTID %d (%.*s)\n", i ? "\n" : "", th->tid,
+				   (int)(comm.len && comm.p[comm.len - 1] == '\n' ? comm.len - 1 :
+				   comm.len), comm.p ? comm.p : "");
+			r = render_stack(v, th, out);
+		}
+		buf_free(&comm);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
