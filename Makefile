@@ -19,10 +19,10 @@ PYTHON    ?= /usr/bin/python3
 PKGS      := fuse3 libelf libunwind-coredump libcjson libzstd liblzma liblz4
 # Debian packages: to build, to test, to run the demo.
 DEB_BUILD := build-essential pkg-config libfuse3-dev libelf-dev libunwind-dev libcjson-dev \
-             libzstd-dev liblzma-dev liblz4-dev
+             libzstd-dev liblzma-dev liblz4-dev libiberty-dev
 DEB_RUN   := fuse3 xz-utils
 DEB_TEST  := gdb gdb-multiarch python3 python3-pytest elfutils clang python3-psutil \
-             prometheus-process-exporter procps zstd xz-utils lz4
+             prometheus-process-exporter procps zstd xz-utils lz4 rustc
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
@@ -30,8 +30,9 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CFLAGS    ?= -O2 -g
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-sign-compare
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DCOREFS_VERSION='"$(VERSION)"' $(WARN) $(PKG_CFLAGS) $(CFLAGS)
-# -lstdc++: __cxa_demangle, the C++ runtime's demangler, for C++ names in backtraces.
-LDLIBS    += $(PKG_LIBS) -lstdc++ -lpthread
+# -liberty: libiberty's demangler (static, no pkg-config), for C++, Rust and D names in
+# backtraces, as gdb and binutils demangle them.
+LDLIBS    += $(PKG_LIBS) -liberty -lpthread
 
 FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c formats/process.c \
                formats/layout.c \

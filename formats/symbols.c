@@ -2,6 +2,8 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <libiberty/demangle.h>	/* includes libiberty.h, whose ARRAY_SIZE util.h defines */
+#undef ARRAY_SIZE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +15,8 @@
 #define IMAGE_MAX (16u << 20)	/* the most of the vDSO's image read for its tables */
 #define SYMS_MAX (16u << 20)	/* symbols kept from one table */
 
-/* The C++ runtime's demangler (libstdc++, cxxabi.h); malloc'd result, NULL when not a C++ name. */
-extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+/* What gdb and binutils (nm -C, addr2line -C) pass to libiberty's demangler. */
+#define DEMANGLE_OPTIONS (DMGL_PARAMS | DMGL_ANSI)
 
 struct sym {
 	uint64_t value;		/* loaded address */
@@ -354,6 +356,22 @@ static const struct sym *find(const struct symtab *t, uint64_t addr)
 	return best && in_same_text_section(t, best, addr) ? best : NULL;
 }
 
+/* A symbol's name as gdb and binutils print it, malloc'd; NULL when the name is not mangled.
+ * libiberty's automatic style is binutils' cplus_demangle: Rust (legacy, whose "::h<hash>"
+ * suffix it drops, and v0), then C++ (the Itanium ABI, as __cxa_demangle and c++filt).  D
+ * names are not in that style: gdb tries them as D (d_demangle, DMGL_DLANG) as well. */
+char *symbols_demangle(const char *name)
+{
+	char *out;
+
+	if (name[0] != '_')
+		return NULL;
+	out = cplus_demangle(name, DEMANGLE_OPTIONS | DMGL_AUTO);
+	if (!out && name[1] == 'D')
+		out = cplus_demangle(name, DEMANGLE_OPTIONS | DMGL_DLANG);
+	return out;
+}
+
 const char *symbols_lookup(struct symbols *s, const struct module *m, uint64_t addr,
 			   uint64_t *sym_addr)
 {
@@ -368,15 +386,8 @@ const char *symbols_lookup(struct symbols *s, const struct module *m, uint64_t a
 		return NULL;
 	name = t->strings + sym->name;
 	if (!sym->tried) {
-		int status = -1;
-
 		sym->tried = true;
-		if (name[0] == '_' && name[1] == 'Z')
-			sym->demangled = __cxa_demangle(name, NULL, NULL, &status);
-		if (status != 0) {
-			free(sym->demangled);
-			sym->demangled = NULL;
-		}
+		sym->demangled = symbols_demangle(name);
 	}
 	*sym_addr = sym->value;
 	return sym->demangled ? sym->demangled : name;

@@ -9,7 +9,8 @@
  * holds it and lies closest below it, a global one before a weak one before a local one at the
  * same address, the first in table order after that; failing that, the closest symbol without a
  * size in the same executable section (hand-written assembly).  Symbol versions ("@@GLIBC_2.34")
- * are cut off; C++ names are demangled with the C++ runtime's __cxa_demangle. */
+ * are cut off; names are demangled as gdb and binutils do, by libiberty: C++, Rust (legacy and
+ * v0) and D alike (symbols_demangle). */
 #ifndef COREFS_SYMBOLS_H
 #define COREFS_SYMBOLS_H
 
@@ -36,6 +37,9 @@ void symbols_free(struct symbols *s);
  * NULL when the object's tables name none. */
 const char *symbols_lookup(struct symbols *s, const struct module *m, uint64_t addr,
 			   uint64_t *sym_addr);
+
+/* A mangled C++, Rust or D name demangled as gdb and binutils print it (malloc'd), or NULL. */
+char *symbols_demangle(const char *name);
 
 /* Which table names the module's functions: "symtab", "debug-symtab", "dynsym", or NULL when
  * none could be read.  Loads the table. */
