@@ -28,14 +28,19 @@ const struct node nodes[N_COUNT] = {
 	REG(N_COMM, "comm", N_ROOT, 0444, render_comm),
 	CTL(N_CONTROL, "control", N_ROOT, 0600),
 	REG(N_CORE_JSON, "core.json", N_ROOT, 0400, render_core_json),	/* repeats auxv, regs */
+	/* cwd and root: a core does not record them; readlink is refused (EACCES), lstat works,
+	 * as the kernel's links of a process one may not trace (psutil: AccessDenied). */
+	LNK(N_CWD, "cwd", N_ROOT, render_unrecorded_link, NULL),
 	REG(N_ENVIRON, "environ", N_ROOT, 0400, render_environ),
 	LNK(N_EXE, "exe", N_ROOT, render_exe, has_exe),
 	DIR(N_FD, "fd", N_ROOT, 0500, 0),		/* a core records no open files: empty */
+	REG(N_IO, "io", N_ROOT, 0400, render_io),
 	REG(N_LIMITS, "limits", N_ROOT, 0444, render_limits),
 	REG(N_MAPS, "maps", N_ROOT, 0444, render_maps),
 	MEM(N_MEM, "mem", N_ROOT, 0600),
 	REG(N_MODULES, "modules", N_ROOT, 0444, render_modules),
 	REG(N_PERSONALITY, "personality", N_ROOT, 0400, render_personality),
+	LNK(N_ROOT_LINK, "root", N_ROOT, render_unrecorded_link, NULL),
 	REG(N_SMAPS, "smaps", N_ROOT, 0444, render_smaps),
 	REG(N_SMAPS_ROLLUP, "smaps_rollup", N_ROOT, 0444, render_smaps_rollup),
 	REG(N_STACK, "stack", N_ROOT, 0400, render_all_stacks),	/* every task/<tid>/stack */
@@ -48,9 +53,11 @@ const struct node nodes[N_COUNT] = {
 	DIR(N_TID, NULL, N_TASK, 0555, 0),
 	REG(N_TID_CMDLINE, "cmdline", N_TID, 0444, render_cmdline),
 	REG(N_TID_COMM, "comm", N_TID, 0444, render_task_comm),
+	REG(N_TID_IO, "io", N_TID, 0400, render_io),
 	REG(N_TID_REGS, "regs", N_TID, 0400, render_regs),		/* what syscall shows, and more */
 	REG(N_TID_STACK, "stack", N_TID, 0400, render_stack),		/* the kernel's mode */
 	REG(N_TID_STAT, "stat", N_TID, 0444, render_stat),
+	REG(N_TID_STATM, "statm", N_TID, 0444, render_statm),	/* the process's: one mm */
 	REG(N_TID_STATUS, "status", N_TID, 0444, render_status),
 	REGP(N_TID_SYSCALL, "syscall", N_TID, 0400, render_syscall, has_syscall),
 };

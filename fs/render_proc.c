@@ -1,6 +1,7 @@
-/* fs/render_proc.c — stat, status, syscall, limits, wchan, personality and task/<tid>/comm of a
- * dead process, and what each process adds to the /proc root's totals.  See render_proc.h for
- * what a dead process looks like here; render_mm.c counts its memory. */
+/* fs/render_proc.c — stat, status, syscall, limits, wchan, personality, io, the cwd and root
+ * links and task/<tid>/comm of a dead process, and what each process adds to the /proc root's
+ * totals.  See render_proc.h for what a dead process looks like here; render_mm.c counts its
+ * memory. */
 #include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -398,6 +399,29 @@ int render_personality(const struct process *v, const struct core_thread *t, str
 	(void)t;
 	buf_printf(out, "%08x\n", 0);
 	return 0;
+}
+
+/* do_io_accounting: a core records no I/O counters; every one 0, as the kernel shows them for a
+ * task that did no I/O (the same for the process and each thread). */
+int render_io(const struct process *v, const struct core_thread *t, struct buf *out)
+{
+	static const char *const names[] = {
+		"rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes", "cancelled_write_bytes",
+	};
+
+	(void)v;
+	(void)t;
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		buf_printf(out, "%s: %d\n", names[i], 0);
+	return 0;
+}
+
+int render_unrecorded_link(const struct process *v, const struct core_thread *t, struct buf *out)
+{
+	(void)v;
+	(void)t;
+	(void)out;
+	return -EACCES;
 }
 
 /* --- the /proc root's totals ------------------------------------------------------------- */

@@ -1,5 +1,5 @@
 /* fs/render_proc.h — the /proc/<pid> files that process tools read (stat, status, statm,
- * syscall, smaps, smaps_rollup, limits, wchan, personality: render_proc.c and render_mm.c) and
+ * syscall, smaps, smaps_rollup, limits, wchan, personality, io: render_proc.c and render_mm.c) and
  * the /proc root's global files (stat, uptime, meminfo, loadavg, version: render_root.c), in the
  * formats of Linux 6.x (fs/proc/array.c, task_mmu.c, base.c, stat.c, ...).
  *
@@ -38,6 +38,11 @@ int render_smaps_rollup(const struct process *v, const struct core_thread *t, st
 int render_limits(const struct process *v, const struct core_thread *t, struct buf *out);
 int render_wchan(const struct process *v, const struct core_thread *t, struct buf *out);
 int render_personality(const struct process *v, const struct core_thread *t, struct buf *out);
+int render_io(const struct process *v, const struct core_thread *t, struct buf *out);
+
+/* cwd and root: a core does not record them.  Always -EACCES, what the kernel's readlink says
+ * of a process one may not trace; so psutil says AccessDenied, not that the process is gone. */
+int render_unrecorded_link(const struct process *v, const struct core_thread *t, struct buf *out);
 
 /* Whether the core's architecture says which system call its threads were in (x86_64, x32,
  * i386, and aarch64 when every thread has NT_ARM_SYSTEM_CALL). */

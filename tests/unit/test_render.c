@@ -432,7 +432,8 @@ static void test_nodes(void)
 	/* The root lists each file once, these among them; task lists the threads by tid. */
 	CHECK_U64(root_listing(&f.v, listing, sizeof(listing)), 1);
 	CHECK_CONTAINS(listing, "/auxv/cmdline/comm/control/core.json/");
-	CHECK_CONTAINS(listing, "/exe/fd/limits/maps/mem/");
+	CHECK_CONTAINS(listing, "/core.json/cwd/environ/exe/fd/io/limits/maps/mem/");
+	CHECK_CONTAINS(listing, "/personality/root/smaps/");
 	CHECK_CONTAINS(listing, "/stat/statm/status/syscall/wchan/");
 	CHECK_CONTAINS(listing, "/task/");
 	CHECK(node_child(&f.v, (struct fsref){ N_TASK, -1 }, 0, &ref, name, sizeof(name)));
