@@ -123,7 +123,7 @@ static void check_one(const struct core *c, const struct stat *core_st, struct d
 	int fd;
 	Elf *elf;
 
-	if (ends_with(d->path, " (deleted)")) {
+	if (!d->given && ends_with(d->path, " (deleted)")) {
 		set_status(d, DISK_MISSING, "deleted before the dump");
 		return;
 	}
@@ -183,8 +183,49 @@ static void check_one(const struct core *c, const struct stat *core_st, struct d
 	close(fd);
 }
 
-int disk_files_check(const struct core *c, const char *sysroot, struct disk_files *out)
+/* Names the kernel gives mappings of what is no file on any disk (shared anonymous memory,
+ * SysV shm, memfd, anon inodes) and device files: no machine has them to find. */
+static bool never_on_disk(const char *path)
 {
+	static const char *const prefixes[] = { "/dev/", "/SYSV", "/memfd:", "anon_inode:" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
+		if (!strncmp(path, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
+}
+
+/* One sentence in out->problems for a mapped file that is missing here or is not the mapped
+ * one: its text, tables and symbols are not there to read.  0, or -1 when out of memory. */
+static int add_problem(struct disk_files *out, const struct disk_file *d)
+{
+	char *s, **p;
+	int r;
+
+	if (disk_file_usable(d) || never_on_disk(d->path))
+		return 0;
+	if (d->status == DISK_MISSING)
+		r = asprintf(&s, "missing: mapped file %s (%s%s)", d->path, d->given ? "--exe " : "",
+			     d->why ? d->why : "");
+	else
+		r = asprintf(&s, "different: mapped file %s is not the file at %s (%s)", d->path,
+			     d->disk_path, d->why ? d->why : "");
+	if (r < 0)
+		return -1;
+	p = realloc(out->problems, (out->nproblems + 1) * sizeof(*p));
+	if (!p) {
+		free(s);
+		return -1;
+	}
+	out->problems = p;
+	out->problems[out->nproblems++] = s;
+	return 0;
+}
+
+int disk_files_check(const struct core *c, const char *sysroot, const char *exe,
+		     struct disk_files *out)
+{
+	const char *exe_path = exe ? core_exe_path(c) : NULL;
 	struct stat core_st;
 
 	memset(out, 0, sizeof(*out));
@@ -204,11 +245,16 @@ int disk_files_check(const struct core *c, const char *sysroot, struct disk_file
 		if (j < out->nfiles)
 			continue;
 		out->files[j].path = c->files[i].path;
-		out->files[j].disk_path = join_sysroot(sysroot, c->files[i].path);
+		/* --exe: the core's executable is looked for there, and checked the same way. */
+		out->files[j].given = exe_path && !strcmp(c->files[i].path, exe_path);
+		out->files[j].disk_path = out->files[j].given ? strdup(exe) :
+					  join_sysroot(sysroot, c->files[i].path);
 		if (!out->files[j].disk_path)
 			goto oom;
 		out->nfiles++;
 		check_one(c, &core_st, &out->files[j]);
+		if (add_problem(out, &out->files[j]) < 0)
+			goto oom;
 	}
 	return 0;
 oom:
@@ -222,6 +268,9 @@ void disk_files_free(struct disk_files *df)
 		free(df->files[i].disk_path);
 		free(df->files[i].why);
 	}
+	for (size_t i = 0; i < df->nproblems; i++)
+		free(df->problems[i]);
+	free(df->problems);
 	free(df->files);
 	free(df->of_mapping);
 	memset(df, 0, sizeof(*df));

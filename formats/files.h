@@ -22,7 +22,8 @@ enum disk_file_status {
 
 struct disk_file {
 	const char *path;	/* as NT_FILE names it */
-	char *disk_path;	/* where it was looked for (sysroot applied) */
+	char *disk_path;	/* where it was looked for (sysroot applied, or --exe) */
+	bool given;		/* disk_path is the executable given with --exe */
 	enum disk_file_status status;
 	char *why;		/* one sentence: how the status was decided */
 	dev_t dev;
@@ -39,11 +40,16 @@ struct disk_files {
 	struct disk_file *files;	/* one per distinct NT_FILE path */
 	size_t nfiles;
 	size_t *of_mapping;	/* for each c->files[i]: index into files */
+	char **problems;	/* one sentence per file missing or different (not those that are
+				 * never on a disk: /dev/, SysV shm, memfd) */
+	size_t nproblems;
 };
 
-/* Look up every file the core mapped; sysroot may be NULL.  Never fails on a missing or
- * different file (that is a status); returns -1 only when out of memory. */
-int disk_files_check(const struct core *c, const char *sysroot, struct disk_files *out);
+/* Look up every file the core mapped; sysroot may be NULL; exe, when not NULL, is the file to
+ * take for the core's executable (core_exe_path), checked like the others.  Never fails on a
+ * missing or different file (that is a status and a problem); -1 only when out of memory. */
+int disk_files_check(const struct core *c, const char *sysroot, const char *exe,
+		     struct disk_files *out);
 void disk_files_free(struct disk_files *df);
 
 /* The disk file behind NT_FILE entry f, or NULL. */

@@ -25,7 +25,8 @@ static void memory_delete(struct memory *m)
 	free(m);
 }
 
-int process_init(struct process *p, const struct core *c, const char *sysroot, bool fill)
+int process_init(struct process *p, const struct core *c, const char *sysroot, const char *exe,
+		 bool fill)
 {
 	struct disk_files *df = calloc(1, sizeof(*df));
 	struct core_vmas *vm = calloc(1, sizeof(*vm));
@@ -36,7 +37,7 @@ int process_init(struct process *p, const struct core *c, const char *sysroot, b
 	p->core = c;
 	if (fstat(c->fd, &st) == 0)
 		p->died = st.st_mtim;
-	if (!df || disk_files_check(c, sysroot, df) < 0) {
+	if (!df || disk_files_check(c, sysroot, exe, df) < 0) {
 		free(df);
 		free(vm);
 		free(args);

@@ -39,9 +39,11 @@ struct process {
 };
 
 /* Make the process of core c (which it does not own): check its mapped files (under sysroot
- * when not NULL), build its map, find argv/envp and its layout.  fill: whether `mem` reads the
- * verified files where the core lacks bytes.  0, or -ENOMEM. */
-int process_init(struct process *p, const struct core *c, const char *sysroot, bool fill);
+ * when not NULL; the executable at exe when not NULL, as gdb's and eu-stack's --exe), build its
+ * map, find argv/envp and its layout.  fill: whether `mem` reads the verified files where the
+ * core lacks bytes.  0, or -ENOMEM. */
+int process_init(struct process *p, const struct core *c, const char *sysroot, const char *exe,
+		 bool fill);
 void process_free(struct process *p);
 
 #endif

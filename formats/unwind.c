@@ -482,6 +482,27 @@ static void walk(struct unwinder *u, const struct core_thread *t, struct backtra
 	}
 }
 
+/* The walk ends at the last frame; when no call-frame table covered it because its object's file
+ * is missing or is not the mapped one (and the core holds no table of it), that is why the stack
+ * ends, or why a frame-pointer guess had to be made there: say so before what the walk saw. */
+static void explain_end(struct unwinder *u, struct backtrace *bt)
+{
+	const struct frame *f = bt->n ? &bt->frames[bt->n - 1] : NULL;
+	const struct module *m;
+	char seen[sizeof(bt->end)];
+
+	if (!f || !(f->flags & FRAME_NO_CFI))
+		return;
+	m = module_at(&u->mods, bt->n > 1 ? f->pc - 1 : f->pc);
+	if (!m || !m->disk || module_file_usable(m) || u->eh[m - u->mods.m].usable)
+		return;
+	memcpy(seen, bt->end, sizeof(seen));
+	snprintf(bt->end, sizeof(bt->end), "no call-frame information for 0x%" PRIx64 ": %.192s is "
+		 "%s (%.192s); by frame pointers: %.256s", f->pc, m->disk->path,
+		 m->disk->status == DISK_MISSING ? "missing" : "not the mapped file",
+		 m->disk->why ? m->disk->why : "", seen);
+}
+
 /* Name each frame.  A return address is looked up one byte back, inside the call; the pc of
  * frame #0, of a signal trampoline and of the frame a signal interrupted is exact. */
 static void name_frames(struct unwinder *u, struct backtrace *bt)
@@ -511,6 +532,7 @@ static struct backtrace *unwind_thread(struct unwinder *u, const struct core_thr
 	}
 	if (u->as) {
 		walk(u, t, bt, &cap);
+		explain_end(u, bt);
 	} else {
 		snprintf(bt->end, sizeof(bt->end), "%s", u->why_not);
 		push(bt, &cap, t->pc, t->has_sp ? t->sp : 0);

@@ -43,7 +43,7 @@ struct frame {
 struct backtrace {
 	struct frame *frames;	/* innermost first */
 	size_t n;
-	char end[128];		/* why there are no more frames: one sentence */
+	char end[768];		/* why there are no more frames: one sentence */
 };
 
 struct mem_page;

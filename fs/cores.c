@@ -53,12 +53,13 @@ static void setup(struct cores *cs, const char *sysroot, bool fill, bool debug)
 }
 
 int cores_init_one(struct cores *cs, struct core *core, const char *path, const char *sysroot,
-		   bool fill, bool debug)
+		   const char *exe, bool fill, bool debug)
 {
 	struct stat st;
 	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 
 	setup(cs, sysroot, fill, debug);
+	cs->exe = exe;
 	if (fstat(core->fd, &st) < 0)
 		return -errno;
 	if (!new_slot(cs, name, path, &st, core, 0))
@@ -318,7 +319,7 @@ struct slot *cores_get(struct cores *cs, unsigned number)
 		return NULL;
 	}
 	if (!s->ready && !s->err) {
-		s->err = mounted_init(&s->m, s->m.core, cs->sysroot, cs->fill, cs->debug);
+		s->err = mounted_init(&s->m, s->m.core, cs->sysroot, cs->exe, cs->fill, cs->debug);
 		s->ready = s->err == 0;
 	}
 	pthread_mutex_unlock(&cs->lock);

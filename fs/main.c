@@ -28,6 +28,7 @@ struct options {
 	char *core;
 	char *mountpoint_arg;
 	char *sysroot;
+	char *exe;
 	char *cat;
 	int nonopts;
 	int no_fill;
@@ -38,8 +39,10 @@ struct options {
 enum { KEY_HELP, KEY_VERSION };
 
 static const struct fuse_opt corefs_opts[] = {
-	/* "--sysroot DIR" and "--cat PATH" are joined into these forms by join_long_options(). */
+	/* "--sysroot DIR", "--exe FILE" and "--cat PATH" are joined into these forms by
+	 * join_long_options(). */
 	{ "--sysroot=%s", offsetof(struct options, sysroot), 0 },
+	{ "--exe=%s", offsetof(struct options, exe), 0 },
 	{ "--no-fill", offsetof(struct options, no_fill), 1 },
 	{ "--proc", offsetof(struct options, proc), 1 },
 	{ "--cat=%s", offsetof(struct options, cat), 0 },
@@ -71,6 +74,8 @@ static void usage(FILE *f)
 		"    -o OPT[,OPT...]        FUSE mount options (auto_unmount and default_permissions\n"
 		"                           are always on; every file but control is read-only)\n"
 		"    --sysroot=DIR          look for the files the process mapped under DIR\n"
+		"    --exe=FILE             the process's executable is FILE (as gdb and eu-stack take\n"
+		"                           one); still used only when its build-id is the core's\n"
 		"    --no-fill              mem: no bytes from the mapped files, only the core's\n"
 		"    --proc                 one CORE as a /proc root (<pid>/ inside), as for a directory\n"
 		"    --cat=PATH             print one file of the tree (maps, task/TID/regs, core.json...)\n"
@@ -107,7 +112,7 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
  * "--sysroot=DIR" (as "=DIR"); accept the two-argument form by joining it here instead. */
 static int join_long_options(struct fuse_args *args)
 {
-	static const char *const joined[] = { "--sysroot", "--cat" };
+	static const char *const joined[] = { "--sysroot", "--exe", "--cat" };
 
 	for (int i = 1; i < args->argc; i++) {
 		if (!strcmp(args->argv[i], "--"))
@@ -225,6 +230,12 @@ static int open_cores(struct tree *t, const struct options *o, const char *abs, 
 
 	if (stat(o->core, &st) == 0 && S_ISDIR(st.st_mode)) {
 		tree_init(t, true);
+		if (o->exe) {
+			/* gdb's and eu-stack's --exe is one program's: the cores of a directory
+			 * are of any program. */
+			fprintf(stderr, "corefs: %s: --exe takes one core, not a directory\n", o->core);
+			return -1;
+		}
 		r = cores_init_dir(&t->cs, abs ? abs : o->core, o->sysroot, !o->no_fill, debug);
 		if (r < 0) {
 			fprintf(stderr, "corefs: %s: %s\n", o->core, strerror(-r));
@@ -237,7 +248,7 @@ static int open_cores(struct tree *t, const struct options *o, const char *abs, 
 		fprintf(stderr, "corefs: %s\n", err.msg);
 		return -1;
 	}
-	r = cores_init_one(&t->cs, core, o->core, o->sysroot, !o->no_fill, debug);
+	r = cores_init_one(&t->cs, core, o->core, o->sysroot, o->exe, !o->no_fill, debug);
 	if (r < 0) {
 		fprintf(stderr, "corefs: %s: %s\n", o->core, strerror(-r));
 		return -1;
@@ -350,9 +361,19 @@ static int parse_args(struct fuse_args *args, struct options *o, struct fuse_cmd
 	}
 	if (!o->cat && refuse_corefs_mount(fo->mountpoint))
 		return 1;
+	/* The daemon changes to / when it detaches; keep the paths meaningful after that. */
+	if (o->exe) {
+		char *exe = realpath(o->exe, NULL);
+
+		if (!exe) {
+			fprintf(stderr, "corefs: --exe %s: %s\n", o->exe, strerror(errno));
+			return 1;
+		}
+		free(o->exe);
+		o->exe = exe;
+	}
 	if (!o->sysroot)
 		return -1;
-	/* The daemon changes to / when it detaches; keep the sysroot meaningful after that. */
 	dir = realpath(o->sysroot, NULL);
 	if (!dir) {
 		fprintf(stderr, "corefs: --sysroot %s: %s\n", o->sysroot, strerror(errno));
@@ -408,6 +429,7 @@ out:
 	free(fo.mountpoint);
 	free(o.core);
 	free(o.sysroot);
+	free(o.exe);
 	free(o.cat);
 	free(fsname);
 	free(fsopt);

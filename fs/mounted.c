@@ -8,7 +8,8 @@
 
 #include "mounted.h"
 
-int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool fill, bool debug)
+int mounted_init(struct mounted *m, struct core *core, const char *sysroot, const char *exe,
+		 bool fill, bool debug)
 {
 	struct stat st;
 	int r;
@@ -26,7 +27,7 @@ int mounted_init(struct mounted *m, struct core *core, const char *sysroot, bool
 		m->gid = st.st_gid;
 		m->perm = 07700 | ((st.st_mode & S_IRGRP) ? 0070 : 0) | ((st.st_mode & S_IROTH) ? 0007 : 0);
 	}
-	r = process_init(&m->process, core, sysroot, fill);
+	r = process_init(&m->process, core, sysroot, exe, fill);
 	if (r < 0)
 		return r;
 	m->cache = calloc(core->nthreads + 1, sizeof(*m->cache));

@@ -466,6 +466,8 @@ int render_core_json(const struct process *v, const struct core_thread *t, struc
 	missing = cJSON_CreateArray();
 	for (size_t i = 0; i < c->nproblems; i++)
 		cJSON_AddItemToArray(missing, cJSON_CreateString(c->problems[i]));
+	for (size_t i = 0; i < v->files->nproblems; i++)
+		cJSON_AddItemToArray(missing, cJSON_CreateString(v->files->problems[i]));
 	cJSON_AddItemToObject(root, "problems", missing);
 
 	text = cJSON_Print(root);

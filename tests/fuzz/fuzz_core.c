@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (core_open(path, &c, &err) == 0) {
-		if (process_init(&v, c, "/nonexistent-sysroot", false) == 0) {
+		if (process_init(&v, c, "/nonexistent-sysroot", NULL, false) == 0) {
 			const struct process *one[1] = { &v };
 			struct proc_view pv = { one, 1, { 0, 0 } };
 

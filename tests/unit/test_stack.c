@@ -178,7 +178,7 @@ static bool fixture_open(struct fixture *f)
 		unit_report(false, __FILE__, __LINE__, "core_open(%s): %s", f->s.path, err.msg);
 		return false;
 	}
-	return CHECK_I64(process_init(&f->v, f->c, "/nonexistent-sysroot", true), 0);
+	return CHECK_I64(process_init(&f->v, f->c, "/nonexistent-sysroot", NULL, true), 0);
 }
 
 static void fixture_close(struct fixture *f)
