@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 #include "arch.h"
@@ -209,9 +210,19 @@ static const struct core_mapped_file *header_mapping(const struct core *c,
 	return best;
 }
 
-/* Protections of a file mapping the core holds no segment for (gdb's gcore leaves out
- * unmodified file text): the p_flags of the PT_LOAD covering it, read from the program headers
- * in the core's copy of the file's header page, else from the file itself when it is the one. */
+/* Protections of a file mapping the core holds no segment for.  gdb's gcore leaves out what a
+ * process never wrote of a private file mapping, and the kernel treats a shared mapping of a file
+ * opened read-only as private (it clears VM_SHARED), as gdb does reading VmFlags; so such a
+ * mapping holds the file's own bytes, and only its protections are to be found:
+ *
+ *   an ELF image's: the p_flags of the PT_LOAD covering it, read from the program headers in the
+ *   core's copy of its header page (the mapping of offset 0, which gdb and the kernel dump), else
+ *   from the file itself when it is the one;
+ *   a file that is no ELF image (the core's copy of its first page, or the file itself, says
+ *   so): read-only.  Programs map a data file to read it (glibc's locale files and gconv cache
+ *   are PROT_READ); a private mapping they had written would be in the core.
+ *
+ * False when the file's nature is unknown (no bytes of it here or in the core). */
 static bool file_prot(const struct core *c, const struct disk_file *d, const struct core_vma *e,
 		      uint32_t *flags)
 {
@@ -219,20 +230,29 @@ static bool file_prot(const struct core *c, const struct disk_file *d, const str
 	unsigned char page[4096];
 	Elf *elf = NULL;
 	int fd = -1;
-	ssize_t got;
+	ssize_t got = 0;
 	size_t phnum;
 	bool found = false, first = true;
 	uint64_t bias = 0;
+	struct stat st;
 
-	if (!h)
-		return false;
-	got = core_read_mem(c, h->start, page, sizeof(page));
+	if (h)
+		got = core_read_mem(c, h->start, page, sizeof(page));
 	if (got >= 4 && !memcmp(page, "\177ELF", 4)) {
 		elf = elf_memory((char *)page, (size_t)got);
-	} else if (disk_file_usable(d) && (fd = open(d->disk_path, O_RDONLY | O_CLOEXEC)) >= 0) {
+	} else if (got >= 4) {
+		*flags = PF_R;	/* the core's copy of its first page is no ELF header */
+		return true;
+	} else if (disk_file_usable(d) && stat(d->disk_path, &st) == 0 && S_ISREG(st.st_mode) &&
+		   (fd = open(d->disk_path, O_RDONLY | O_CLOEXEC)) >= 0) {
 		elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+		if (elf && elf_kind(elf) != ELF_K_ELF) {
+			*flags = PF_R;	/* the file itself is no ELF image */
+			found = true;
+			goto out;
+		}
 	}
-	if (!elf || elf_getphdrnum(elf, &phnum) != 0)
+	if (!h || !elf || elf_getphdrnum(elf, &phnum) != 0)
 		goto out;
 	for (size_t i = 0; i < phnum && !found; i++) {
 		GElf_Phdr ph;
