@@ -115,6 +115,36 @@ static uint64_t header_address(const struct core *c, const char *path)
 	return 0;
 }
 
+/* The core's copy of the file's first page (got bytes) against the file's first fgot bytes.
+ * A file shorter than the page ends inside it: the kernel maps zeros past its end, so the core's
+ * page must hold the file's bytes and zeros after them. */
+static void compare_first_page(struct disk_file *d, const unsigned char *page, size_t got,
+			       const unsigned char *file_page, ssize_t fgot)
+{
+	size_t n = fgot > 0 ? (size_t)fgot : 0;
+
+	if (fgot < 0) {
+		set_status(d, DISK_DIFFERENT, "its first bytes could not be read: %s",
+			   strerror(errno));
+		return;
+	}
+	if (memcmp(page, file_page, n)) {
+		set_status(d, DISK_DIFFERENT, "first 0x%zx bytes differ from the core's copy", n);
+		return;
+	}
+	if (n == got) {
+		set_status(d, DISK_SAME, "first 0x%zx bytes match the core's copy", n);
+		return;
+	}
+	for (size_t i = n; i < got; i++)
+		if (page[i]) {
+			set_status(d, DISK_DIFFERENT, "the core's copy has bytes past the file's "
+				   "end (0x%zx)", n);
+			return;
+		}
+	set_status(d, DISK_SAME, "its 0x%zx bytes match the core's copy, zeros after them", n);
+}
+
 static void check_one(const struct core *c, const struct stat *core_st, struct disk_file *d)
 {
 	struct stat st;
@@ -167,12 +197,8 @@ static void check_one(const struct core *c, const struct stat *core_st, struct d
 			set_status(d, DISK_DIFFERENT, "the core's copy has a build-id, the file has none");
 	} else if (got > 0) {
 		file_page = malloc((size_t)got);
-		fgot = file_page ? pread(fd, file_page, (size_t)got, 0) : -1;
-		if (fgot == got && !memcmp(page, file_page, (size_t)got))
-			set_status(d, DISK_SAME, "first 0x%zx bytes match the core's copy", (size_t)got);
-		else
-			set_status(d, DISK_DIFFERENT, "first 0x%zx bytes differ from the core's copy",
-				   (size_t)got);
+		fgot = file_page ? pread_full(fd, file_page, (size_t)got, 0) : -1;
+		compare_first_page(d, page, (size_t)got, file_page, fgot);
 	} else if (st.st_mtim.tv_sec > core_st->st_mtim.tv_sec) {
 		set_status(d, DISK_DIFFERENT, "modified after the core was written");
 	} else {

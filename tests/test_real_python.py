@@ -3,7 +3,9 @@ iteration, with glibc's locale files (/usr/lib/locale/C.utf8/LC_*, 23 bytes to 3
 gconv cache mapped.
 
 gcore leaves out what a process never wrote of such mappings; the mount shows them readable (as
-they were) and a revived process reads them from the files: it counts on.
+they were) and a revived process reads them from the files: it counts on.  Kernel and gcore cores
+that do hold the small files' pages (coredump_filter 0x37 dumps private file mappings) find the
+files on disk the very files, though each is shorter than the page the core holds.
 
 Oracles: the program's own /proc/self/maps, saved before its core was made; the counter it writes
 to a file, read after its revival.
@@ -15,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import crash, gcore_running, mounted, wait_until
+from conftest import corefs_cat, crash, gcore_running, mounted, wait_until
 from test_revive import command, read_control, revived
 from test_revive import subreaper  # noqa: F401 (an autouse fixture: revived processes come here)
 
@@ -136,3 +138,27 @@ def test_a_gcored_python_resumes_and_counts_on(tmp_path):
             assert counter(tmp_path) > 50
             time.sleep(0.1)
             assert counter(tmp_path) > 55 and read_control(mnt)["state"] == ["running"]
+
+
+@pytest.mark.parametrize("how", ("crash", "gcore"))
+def test_small_files_are_the_very_files(tmp_path, how):
+    """With coredump_filter 0x37 the core holds each locale file's page: the file's bytes, then
+    zeros past its end (LC_MEASUREMENT is 23 bytes).  Each is the very file."""
+    core, live = make_core(tmp_path, how, "0x37")
+    small = [p for p in locale_files(live) if os.path.getsize(p) < 4096]
+    assert small, "no locale file shorter than a page"
+    files = json.loads(corefs_cat(core, "core.json").stdout)["files"]
+    files = {f["path"]: f for f in files}
+    for path in live:
+        assert files[path]["status"] == "same", files[path]
+    for path in small:
+        assert "zeros after them" in files[path]["why"], files[path]
+    mine = maps_of(corefs_cat(core, "maps").stdout.decode())
+    for path, rows in live.items():
+        assert [(a, dev, ino) for a, _, dev, ino in mine[path]] == \
+               [(a, dev, ino) for a, _, dev, ino in rows], path
+    for path in locale_files(live):
+        assert mine[path] == live[path], path
+    with mounted(core) as mnt, revived(mnt) as ctl:
+        assert not [line for line in ctl.get("lost", [])
+                    if LOCALE_DIR in line or GCONV_CACHE in line], ctl["lost"]
