@@ -39,6 +39,7 @@ FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c f
                formats/layout.c \
                formats/files.c formats/vma.c formats/macho.c formats/memory.c formats/procargs.c \
                formats/modules.c formats/symbols.c formats/unwind.c formats/ehframe.c \
+               formats/resident.c \
                formats/compressed.c formats/internal.c formats/util.c formats/dump.c \
                formats/elfnote.c formats/macho_tables.c
 FS_LIB_SRC  := fs/buf.c fs/render.c fs/render_stack.c fs/render_proc.c fs/render_mm.c \

@@ -61,6 +61,9 @@ int process_init(struct process *p, const struct core *c, const char *sysroot, c
 		p->unwinder = NULL;
 		goto oom;
 	}
+	p->resident = resident_new(c);
+	if (!p->resident)
+		goto oom;
 	return 0;
 oom:
 	process_free(p);
@@ -69,6 +72,7 @@ oom:
 
 void process_free(struct process *p)
 {
+	resident_free(p->resident);
 	/* The unwinder reads memory and files; memory reads the files: they go in that order. */
 	if (p->unwinder) {
 		unwinder_free(p->unwinder);

@@ -11,6 +11,7 @@
  *   args      argv and envp on the stack (procargs.h)
  *   layout    the executable's layout and mm's fields (layout.h)
  *   unwinder  modules, symbols and backtraces (unwind.h)
+ *   resident  how many pages of each segment were resident (resident.h), counted on first use
  *   died      when it died: the core file's mtime */
 #ifndef COREFS_PROCESS_H
 #define COREFS_PROCESS_H
@@ -23,6 +24,7 @@
 #include "layout.h"
 #include "memory.h"
 #include "procargs.h"
+#include "resident.h"
 #include "unwind.h"
 #include "vma.h"
 
@@ -35,6 +37,7 @@ struct process {
 	const struct proc_args *args;
 	struct exe_layout layout;
 	struct unwinder *unwinder;
+	struct resident *resident;	/* resident pages per segment, counted on first use */
 	struct timespec died;	/* the core file's mtime (a compressed core's memfd carries it) */
 };
 

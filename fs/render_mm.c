@@ -6,21 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../formats/resident.h"
 #include "../formats/util.h"
 #include "render_mm.h"
 #include "render_proc.h"
 
 #define MAPS_HEADER_WIDTH 72	/* the name column of maps is 73: pad to 72, then a space */
-
-static uint64_t page_size(const struct core *c)
-{
-	uint64_t p = c->file_page_size;
-
-	/* NT_FILE's page size, when it is a plausible one. */
-	if (p >= 4096 && p <= (1u << 20) && !(p & (p - 1)))
-		return p;
-	return 4096;
-}
 
 /* [vsyscall] is the kernel's gate area: shown in maps and smaps, but not a VMA of the mm. */
 static bool is_gate(const struct core_vma *m)
@@ -28,37 +19,21 @@ static bool is_gate(const struct core_vma *m)
 	return m->kind == VMA_VSYSCALL;
 }
 
-/* The bytes of a segment the core file holds as data.  The kernel writes a page it did not
- * find present (never touched, or the zero page) as a hole (dump_skip), so the data runs of
- * the file (SEEK_DATA, SEEK_HOLE) are the pages that were resident.  Where the file system
- * reports no holes (or the core was copied without them) every byte counts. */
-static uint64_t held_bytes(const struct core *c, const struct core_segment *s)
+/* Resident pages of a mapping: formats/resident.c counts them once per process (a kernel
+ * core's data runs, a gcore core's pages that are not all zeros). */
+static uint64_t resident_of(const struct process *v, const struct core_vma *m)
 {
-	uint64_t pos, start, stop, total = 0;
-
-	if (!s || !s->avail || s->offset > UINT64_MAX - s->avail)
-		return 0;
-	for (pos = s->offset; core_file_data(c, pos, s->offset + s->avail, &start, &stop);
-	     pos = stop)
-		total += stop - start;
-	return total;
-}
-
-static uint64_t resident_pages(const struct core *c, const struct core_vma *m, uint64_t page)
-{
-	uint64_t held = held_bytes(c, m->seg);
-
-	return held / page + (held % page != 0);
+	return m->seg && v->resident ? resident_pages(v->resident, m->seg) : 0;
 }
 
 void mm_build(const struct process *v, struct mm_view *mm, bool layout)
 {
 	memset(mm, 0, sizeof(*mm));
-	mm->page = page_size(v->core);
+	mm->page = resident_page_size(v->core);
 	for (size_t i = 0; i < v->vmas->n; i++) {
 		const struct core_vma *m = &v->vmas->v[i];
 		uint64_t pages = (m->end - m->start) / mm->page;
-		uint64_t rss = resident_pages(v->core, m, mm->page);
+		uint64_t rss = resident_of(v, m);
 		bool stack = m->kind == VMA_STACK;
 
 		if (is_gate(m))
@@ -116,9 +91,11 @@ void smaps_kb(struct buf *out, const char *label, uint64_t bytes)
 	buf_printf(out, "%-16s%8" PRIu64 " kB\n", label, bytes >> 10);
 }
 
-/* __show_smap: everything but Rss is honest zero (sharing, dirtiness, references, swap and
- * huge pages are not in a core). */
-static void show_smap(struct buf *out, uint64_t rss, bool rollup)
+/* __show_smap: Rss, and Pss = Rss: a dead process shares its pages with no process corefs
+ * could know of, so each is its own (the rollup's Pss_Anon, Pss_File and Pss_Shmem split it as
+ * mm's counters do).  Everything else is honest zero: sharing, dirtiness, references, swap and
+ * huge pages are not in a core. */
+static void show_smap(struct buf *out, uint64_t rss, const struct mm_view *rollup)
 {
 	static const char *const zeros[] = {
 		"Shared_Clean:", "Shared_Dirty:", "Private_Clean:", "Private_Dirty:",
@@ -127,12 +104,12 @@ static void show_smap(struct buf *out, uint64_t rss, bool rollup)
 	};
 
 	smaps_kb(out, "Rss:", rss);
-	smaps_kb(out, "Pss:", 0);
+	smaps_kb(out, "Pss:", rss);
 	smaps_kb(out, "Pss_Dirty:", 0);
 	if (rollup) {
-		smaps_kb(out, "Pss_Anon:", 0);
-		smaps_kb(out, "Pss_File:", 0);
-		smaps_kb(out, "Pss_Shmem:", 0);
+		smaps_kb(out, "Pss_Anon:", rollup->anon * rollup->page);
+		smaps_kb(out, "Pss_File:", rollup->file * rollup->page);
+		smaps_kb(out, "Pss_Shmem:", rollup->shmem * rollup->page);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(zeros); i++)
 		smaps_kb(out, zeros[i], 0);
@@ -168,7 +145,7 @@ static void vm_flags(struct buf *out, const struct core_vma *m)
 
 int render_smaps(const struct process *v, const struct core_thread *t, struct buf *out)
 {
-	uint64_t page = page_size(v->core);
+	uint64_t page = resident_page_size(v->core);
 
 	(void)t;
 	for (size_t i = 0; i < v->vmas->n; i++) {
@@ -178,7 +155,7 @@ int render_smaps(const struct process *v, const struct core_thread *t, struct bu
 		smaps_kb(out, "Size:", m->end - m->start);
 		smaps_kb(out, "KernelPageSize:", page);
 		smaps_kb(out, "MMUPageSize:", page);
-		show_smap(out, resident_pages(v->core, m, page) * page, false);
+		show_smap(out, resident_of(v, m) * page, NULL);
 		buf_printf(out, "%-16s%8u\n", "THPeligible:", 0);
 		vm_flags(out, m);
 	}
@@ -187,7 +164,8 @@ int render_smaps(const struct process *v, const struct core_thread *t, struct bu
 
 int render_smaps_rollup(const struct process *v, const struct core_thread *t, struct buf *out)
 {
-	uint64_t page = page_size(v->core), first = 0, last = 0, rss = 0;
+	uint64_t first = 0, last = 0;
+	struct mm_view mm;
 	bool any = false;
 	size_t line = out->len;
 
@@ -201,11 +179,11 @@ int render_smaps_rollup(const struct process *v, const struct core_thread *t, st
 			first = m->start;
 		any = true;
 		last = m->end;
-		rss += resident_pages(v->core, m, page) * page;
 	}
+	mm_build(v, &mm, false);
 	buf_printf(out, "%08" PRIx64 "-%08" PRIx64 " ---p 00000000 00:00 0", first, last);
 	buf_pad(out, line, MAPS_HEADER_WIDTH);
 	buf_puts(out, " [rollup]\n");
-	show_smap(out, rss, true);
+	show_smap(out, (mm.anon + mm.file + mm.shmem) * mm.page, &mm);
 	return 0;
 }

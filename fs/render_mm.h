@@ -13,7 +13,7 @@
 struct mm_view {
 	uint64_t page;
 	uint64_t total_vm, exec_vm, stack_vm, data_vm;	/* pages */
-	uint64_t anon, file, shmem;			/* resident pages: what the core holds */
+	uint64_t anon, file, shmem;			/* resident pages (formats/resident.h) */
 	bool layout;		/* the executable's program headers were read */
 	uint64_t start_code, end_code, start_data, end_data;
 	uint64_t start_brk, start_stack;

@@ -198,17 +198,37 @@ def held_bytes(core, off, size):
         os.close(fd)
 
 
-def core_rss(core):
-    """{vaddr: resident bytes}: what each PT_LOAD holds as data, rounded up to pages."""
-    return {vaddr: -(-held_bytes(core, off, filesz) // PAGE) * PAGE
-            for off, vaddr, filesz, _ in elf_loads(core)}
+def nonzero_bytes(core, off, vaddr, size):
+    """Bytes of the memory pages of [vaddr, vaddr + size) (held at off in the file) with a byte
+    other than zero."""
+    total = 0
+    with open(core, "rb") as f:
+        f.seek(off)
+        data = f.read(size)
+    first = vaddr - vaddr % PAGE
+    for page in range(first, vaddr + len(data), PAGE):
+        lo, hi = max(page, vaddr) - vaddr, min(page + PAGE, vaddr + len(data)) - vaddr
+        if data[lo:hi] != bytes(hi - lo):
+            total += PAGE
+    return total
+
+
+def core_rss(d):
+    """{vaddr: resident bytes} of each PT_LOAD: in a kernel core, what it holds as data (the
+    kernel writes absent pages as holes), rounded up to pages; in a gcore core, its pages that
+    are not all zeros (gdb writes an untouched page as zeros: README, smaps)."""
+    if d.gcore:
+        return {vaddr: nonzero_bytes(d.core, off, vaddr, filesz)
+                for off, vaddr, filesz, _ in elf_loads(d.core)}
+    return {vaddr: -(-held_bytes(d.core, off, filesz) // PAGE) * PAGE
+            for off, vaddr, filesz, _ in elf_loads(d.core)}
 
 
 def mm_rss(d):
     """What the mm's counters would hold: every mapping but the gate area ([vsyscall] is the
     kernel's, not a VMA of the process: maps shows it, the counters leave it out)."""
     gate = {s for s, _, _, name in live_maps(d) if name == "[vsyscall]"}
-    return sum(v for vaddr, v in core_rss(d.core).items() if vaddr not in gate)
+    return sum(v for vaddr, v in core_rss(d).items() if vaddr not in gate)
 
 
 def regs(mnt, pid, tid):
@@ -238,7 +258,8 @@ STAT_UNKNOWABLE = {
     14: "utime: the core's, at death, not at the copy", 15: "stime: likewise",
     22: "starttime: a core does not record it; the time of death (the core's mtime) stands "
         "in, in ticks since btime 0",
-    24: "rss: the pages the core holds as data, not the resident set",
+    24: "rss: the pages the core holds as data (a gcore core's: those not all zeros), not the "
+        "resident set",
     25: "rsslim: limits are not in a core",
     29: "kstkesp: the kernel shows it for dumping and exiting tasks only; the core's sp",
     30: "kstkeip: likewise, the core's pc",
@@ -261,7 +282,7 @@ STATUS_UNKNOWABLE = {
     "FDSize": "open files are not in a core (0; fd/ is empty)",
     "VmPeak": "peaks are not recorded: the current size stands in (a lower bound)",
     "VmHWM": "likewise: the current Rss",
-    "VmRSS": "Rss is what the core holds as data", "RssAnon": "likewise",
+    "VmRSS": "Rss is what the core holds as data (gcore: not all zeros)", "RssAnon": "likewise",
     "RssFile": "likewise (the kernel does not dump unmodified file text)",
     "RssShmem": "likewise", "VmPTE": "page tables are not in a core",
     "VmLck": "not in a core (0)", "VmPin": "not in a core (0)", "VmSwap": "not in a core (0)",
@@ -289,8 +310,9 @@ GCORE_STATM_DIFFERENCES = {0: "size: gcore skips [vvar]"}
 # readable in gcore cores (README, "Known differences in gcore cores").
 GCORE_READ_BIT = "gcore marks every segment readable"
 
-# smaps: per mapping, the fields other than these are honest zeros.
-SMAPS_KNOWN = {"Size", "KernelPageSize", "MMUPageSize", "Rss"}
+# smaps: per mapping, the fields other than these are honest zeros.  Pss is Rss: a dead process
+# shares its pages with no process corefs could know of (README).
+SMAPS_KNOWN = {"Size", "KernelPageSize", "MMUPageSize", "Rss", "Pss"}
 
 
 def has_heap(d):
@@ -409,7 +431,7 @@ def test_smaps_and_rollup(dead, mnt, label):
     live = {SMAPS_HEADER.match(h)[1]: (h, f) for h, f in smaps_blocks(d.live("smaps"))}
     maps = read(mnt / str(d.pid) / "maps").decode().splitlines()
     assert [h for h, _ in got] == maps, "each block starts with its maps line"
-    rss = core_rss(d.core)
+    rss = core_rss(d)
     for header, fields in got:
         start = SMAPS_HEADER.match(header)[1]
         lheader, lfields = live[start]
@@ -419,6 +441,7 @@ def test_smaps_and_rollup(dead, mnt, label):
         for key in ("Size", "KernelPageSize", "MMUPageSize"):
             assert f[key] == lf[key], (header, key)
         assert kb(f["Rss"]) == rss.get(int(start, 16), 0), header
+        assert f["Pss"] == f["Rss"], header
         for key, value in fields:
             if key not in SMAPS_KNOWN | {"VmFlags", "THPeligible"}:
                 assert kb(value) == 0, (header, key)
@@ -433,6 +456,12 @@ def test_smaps_and_rollup(dead, mnt, label):
     assert [k for k, _ in rollup[0][1]] == [k for k, _ in lrollup[0][1]]
     assert kb(dict(rollup[0][1])["Rss"]) == sum(kb(dict(f)["Rss"]) for h, f in got
                                                 if not h.endswith("[vsyscall]"))
+    r = dict(rollup[0][1])
+    assert r["Pss"] == r["Rss"]
+    assert kb(r["Pss_Anon"]) + kb(r["Pss_File"]) + kb(r["Pss_Shmem"]) == kb(r["Pss"])
+    status = dict(status_fields(read(mnt / str(d.pid) / "status")))
+    assert [kb(r[k]) for k in ("Pss_Anon", "Pss_File", "Pss_Shmem")] == \
+        [kb(status[k]) for k in ("RssAnon", "RssFile", "RssShmem")]
 
 
 def test_limits_wchan_personality(dead, mnt):
@@ -552,10 +581,10 @@ def test_psutil(dead, mnt):
                 live = [(s, e, "r" + p[1:], n) for s, e, p, n in live]
             assert [(int(m.addr.split("-")[0], 16), int(m.addr.split("-")[1], 16), m.perms,
                      m.path) for m in maps] == live
-            rss = core_rss(d.core)
+            rss = core_rss(d)
             for m in maps:
                 start = int(m.addr.split("-")[0], 16)
-                assert m.rss == rss.get(start, 0) and m.pss == 0, m
+                assert m.rss == rss.get(start, 0) and m.pss == m.rss, m
             assert p.num_fds() == 0
 
 

@@ -217,7 +217,7 @@ static void test_smaps_limits(void)
 		CHECK_CONTAINS(s, " [heap]\nSize:                132 kB\n"
 				  "KernelPageSize:        4 kB\n"
 				  "MMUPageSize:           4 kB\nRss:                 132 kB\n"
-				  "Pss:                   0 kB\n");
+				  "Pss:                 132 kB\n");
 		CHECK_CONTAINS(s, "\nPrivate_Hugetlb:       0 kB\nSwap:                  0 kB\n");
 		CHECK_CONTAINS(s, "THPeligible:           0\nVmFlags: rd wr mr gd \n");
 		/* The file text the kernel did not dump holds nothing. */
@@ -231,7 +231,10 @@ static void test_smaps_limits(void)
 		CHECK(!strncmp(s, "00400000-7ffffffff000 ---p 00000000 00:00 0 ", 44));
 		CHECK(strlen(s) > 82 &&
 		      !strncmp(s + 73, "[rollup]\nRss:                 280 kB\n", 37));
-		CHECK_CONTAINS(s, "\nPss_Anon:              0 kB\n");
+		/* Pss is Rss, split as status's RssAnon, RssFile and RssShmem are (mm_build). */
+		CHECK_CONTAINS(s, "\nPss:                 280 kB\nPss_Dirty:             0 kB\n"
+				  "Pss_Anon:            264 kB\nPss_File:             16 kB\n"
+				  "Pss_Shmem:             0 kB\n");
 	}
 	free(s);
 	s = render(render_limits, &f.v, NULL);
