@@ -238,6 +238,24 @@ RAISES = {"cwd": "AccessDenied", "nice": "NoSuchProcess", "cpu_affinity": "NoSuc
 KERNEL_ASKED = {"nice", "cpu_affinity", "ionice"}      # process_iter drops the process
 
 
+def test_psutil_process_iter_in_process(dead, mnt):
+    """With PROCFS_PATH at the mount, as the README shows: process_iter with io_counters or cwd
+    among its attributes yields every dead process (it raised FileNotFoundError, and dropped
+    them all, before io and cwd were served)."""
+    import psutil
+    old = psutil.PROCFS_PATH
+    psutil.PROCFS_PATH = str(mnt)
+    try:
+        got = {p.pid: p.info for p in psutil.process_iter(["name", "io_counters", "cwd"],
+                                                          ad_value="AD")}
+    finally:
+        psutil.PROCFS_PATH = old
+    assert sorted(got) == sorted(d.pid for d in dead[0].values())
+    for d in dead[0].values():
+        assert got[d.pid]["name"] == d.comm and got[d.pid]["cwd"] == "AD"
+        assert tuple(got[d.pid]["io_counters"]) == (0,) * 6
+
+
 def impostors(pids, nice):
     """Shell commands for a new PID namespace (with its own procfs): a live `sleep` at each of
     pids, niced; they end with the namespace."""
