@@ -2,7 +2,9 @@
  *
  *   stack     one frame a line, innermost first:  #N 0xPC symbol+0xOFF (module)
  *             "??" for a symbol no table names or a pc in no loaded object; a signal trampoline
- *             ends with " [signal frame]" (the next frame is where the signal struck).
+ *             ends with " [signal frame]" (the next frame is where the signal struck); a frame
+ *             found by a guess, not by a call-frame table or a signal's saved registers, ends
+ *             with " [guessed: HOW]" (frame_guess), after any " [signal frame]".
  *   stack     (the top-level one) every thread: "TID N (comm)", its frames as task/N/stack prints
  *             them, a blank line between threads; in the core's note order, which puts the
  *             thread the signal struck first in a kernel core (fill_note_info: the dumping
@@ -24,6 +26,19 @@ static const struct backtrace *backtrace_of(const struct process *v, const struc
 	return unwinder_thread(v->unwinder, (size_t)(t - v->core->threads));
 }
 
+/* How frame k was found when that is a guess, else NULL.  Frame #0 is the thread's registers; a
+ * caller is found from its callee's call-frame table, or from a signal trampoline's saved
+ * registers, or, when no table covers the callee (FRAME_NO_CFI), by libunwind's frame-pointer
+ * rule: a guess, right only when the callee kept a frame pointer. */
+static const char *frame_guess(const struct backtrace *bt, size_t k)
+{
+	const struct frame *callee = k ? &bt->frames[k - 1] : NULL;
+
+	if (!callee || !(callee->flags & FRAME_NO_CFI) || (callee->flags & FRAME_SIGNAL))
+		return NULL;
+	return "frame pointer";
+}
+
 int render_stack(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	const struct backtrace *bt;
@@ -35,14 +50,18 @@ int render_stack(const struct process *v, const struct core_thread *t, struct bu
 		return -ENOMEM;
 	for (size_t k = 0; k < bt->n; k++) {
 		const struct frame *f = &bt->frames[k];
+		const char *guess = frame_guess(bt, k);
 
 		buf_printf(out, "#%zu 0x%" PRIx64 " ", k, f->pc);
 		if (f->symbol)
 			buf_printf(out, "%s+0x%" PRIx64, f->symbol, f->offset);
 		else
 			buf_puts(out, "??");
-		buf_printf(out, " (%s)%s\n", f->module ? f->module->name : "??",
+		buf_printf(out, " (%s)%s", f->module ? f->module->name : "??",
 			   f->flags & FRAME_SIGNAL ? " [signal frame]" : "");
+		if (guess)
+			buf_printf(out, " [guessed: %s]", guess);
+		buf_putc(out, '\n');
 	}
 	return 0;
 }

@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 from conftest import COREFS, corefs_cat, crash, one_line_error
-from test_stack import build_threads, parse_stack, run
+from test_stack import build_threads, guesses, parse_stack, run
 
 NOENT = "No such file or directory"
 
@@ -44,6 +44,19 @@ def dumped(tmp_path_factory):
 
 def stacks(j):
     return {t["tid"]: t for t in j["threads"]}
+
+
+def check_stack_file(core, j, *opts):
+    """The stack file is core.json's stacks, each frame found by a guess marked so."""
+    text = corefs_cat(core, "stack", *opts).stdout.decode()
+    blocks = text[:-1].split("\n\n")
+    assert len(blocks) == len(j["threads"])
+    for block, t in zip(blocks, j["threads"]):
+        header, _, lines = block.partition("\n")
+        assert header.startswith(f"TID {t['tid']} ("), header
+        frames = parse_stack(lines)
+        assert [f.pc for f in frames] == [int(f["pc"], 16) for f in t["stack"]]
+        assert [f.guessed for f in frames] == guesses(t["stack"])
 
 
 def check_ends_explained(j, before, exe, state):
@@ -72,6 +85,7 @@ def test_moved_executable(dumped, tmp_path):
         j = core_json(core)
         assert j["problems"] == [f"missing: mapped file {exe} ({exe}: {NOENT})"], j["problems"]
         check_ends_explained(j, before, exe, f"missing ({exe}: {NOENT})")
+        check_stack_file(core, j)
 
         # --exe: the file the executable now is; every stack as it was, nothing missing.
         j = core_json(core, f"--exe={moved}")
@@ -101,6 +115,7 @@ def test_rebuilt_executable(dumped, tmp_path):
         assert j["problems"] == [f"different: mapped file {exe} is not the file at {exe} ({why})"], \
             j["problems"]
         check_ends_explained(j, before, exe, f"not the mapped file ({why})")
+        check_stack_file(core, j)
 
         # --exe is checked like any other file: a wrong one is refused use and said so.
         j = core_json(core, f"--exe={rebuilt}")

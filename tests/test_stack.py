@@ -77,9 +77,9 @@ for th in gdb.selected_inferior().threads():
 print("JSON" + json.dumps(out))
 '''
 
-Frame = collections.namedtuple("Frame", "pc name offset module signal")
-STACK_LINE = re.compile(
-    r"^#(\d+) 0x([0-9a-f]+) (\?\?|.*\+0x[0-9a-f]+) \((.*)\)( \[signal frame\])?$")
+Frame = collections.namedtuple("Frame", "pc name offset module signal guessed")
+STACK_LINE = re.compile(r"^#(\d+) 0x([0-9a-f]+) (\?\?|.*\+0x[0-9a-f]+) \((.*)\)"
+                        r"( \[signal frame\])?(?: \[guessed: (frame pointer)\])?$")
 
 
 def parse_stack(text):
@@ -90,8 +90,16 @@ def parse_stack(text):
         assert int(m[1]) == i, f"frame numbers out of order: {line!r}"
         name, offset = (None, None) if m[3] == "??" else m[3].rsplit("+0x", 1)
         frames.append(Frame(int(m[2], 16), name, None if offset is None else int(offset, 16),
-                            None if m[4] == "??" else m[4], bool(m[5])))
+                            None if m[4] == "??" else m[4], bool(m[5]), m[6]))
     return frames
+
+
+def guesses(js):
+    """What the stack file must say of each frame of core.json's stack: a caller is a
+    frame-pointer guess exactly when its callee had no call-frame table ("no-cfi") and was no
+    signal trampoline (whose caller comes from the saved registers); frame #0 never is."""
+    return [None] + ["frame pointer" if "no-cfi" in c["flags"] and "signal" not in c["flags"]
+                     else None for c in js[:-1]]
 
 
 def run(*cmd, cwd=None, check=True):
@@ -356,6 +364,7 @@ def test_frame_flags(made, variant):
     m = made(variant, "kernel")
     stacks, cj, _ = corefs_stacks(m.core)
     nocfi = variant.startswith("nocfi")
+    guessed = 0
     own_names = {n for names in m.expect().values() for n in names} - {"<signal>"}
     for t in cj["threads"]:
         frames = stacks[t["tid"]]
@@ -366,6 +375,9 @@ def test_frame_flags(made, variant):
         assert [None if f["offset"] is None else int(f["offset"], 16) for f in js] == \
             [f.offset for f in frames]
         assert [("signal" in f["flags"]) for f in js] == [f.signal for f in frames]
+        assert [f.guessed for f in frames] == guesses(js)
+        if nocfi:
+            guessed += sum(f.guessed is not None for f in frames)
         assert t["stack_end"] == "the outermost frame", t["stack_end"]
         for f, fj in zip(frames, js):
             if f.name in own_names:
@@ -374,6 +386,8 @@ def test_frame_flags(made, variant):
         assert sp == sorted(sp), f"stack pointers not growing outwards: {sp}"
     signals = [t["tid"] for t in cj["threads"] if any("signal" in f["flags"] for f in t["stack"])]
     assert signals == [tid for tid, names in m.expect().items() if "<signal>" in names]
+    if nocfi:
+        assert guessed > 0, "a program without tables unwound with no frame-pointer guess"
 
 
 def eu_unstrip(core):
