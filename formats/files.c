@@ -145,6 +145,8 @@ static void compare_first_page(struct disk_file *d, const unsigned char *page, s
 	set_status(d, DISK_SAME, "its 0x%zx bytes match the core's copy, zeros after them", n);
 }
 
+/* Whether the file at d->disk_path is the one the core mapped as d->path: d's status, why and
+ * what the file says of itself. */
 static void check_one(const struct core *c, const struct stat *core_st, struct disk_file *d)
 {
 	struct stat st;
@@ -153,10 +155,6 @@ static void check_one(const struct core *c, const struct stat *core_st, struct d
 	int fd;
 	Elf *elf;
 
-	if (!d->given && ends_with(d->path, " (deleted)")) {
-		set_status(d, DISK_MISSING, "deleted before the dump");
-		return;
-	}
 	if (stat(d->disk_path, &st) < 0) {
 		set_status(d, DISK_MISSING, "%s: %s", d->disk_path, strerror(errno));
 		return;
@@ -248,12 +246,113 @@ static int add_problem(struct disk_files *out, const struct disk_file *d)
 	return 0;
 }
 
-int disk_files_check(const struct core *c, const char *sysroot, const char *exe,
+/* A file of the search path by d's base name (without the kernel's " (deleted)"), checked as the
+ * file at its path is: a scratch record, d's path. */
+static int check_in_dir(const struct core *c, const struct stat *core_st, const struct disk_file *d,
+			const char *dir, size_t dirlen, struct disk_file *t)
+{
+	const char *slash = strrchr(d->path, '/'), *name = slash ? slash + 1 : d->path;
+	size_t n = strlen(name);
+
+	if (ends_with(name, " (deleted)"))
+		n -= strlen(" (deleted)");
+	memset(t, 0, sizeof(*t));
+	t->path = d->path;
+	if (asprintf(&t->disk_path, "%.*s/%.*s", (int)dirlen, dir, (int)n, name) < 0) {
+		t->disk_path = NULL;
+		return -1;
+	}
+	check_one(c, core_st, t);
+	return 0;
+}
+
+/* Append "; " and a sentence to d->why.  0, or -1 when out of memory. */
+static int add_why(struct disk_file *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int add_why(struct disk_file *d, const char *fmt, ...)
+{
+	va_list ap;
+	char *more, *why;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&more, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return -1;
+	r = asprintf(&why, "%s; %s", d->why ? d->why : "", more);
+	free(more);
+	if (r < 0)
+		return -1;
+	free(d->why);
+	d->why = why;
+	return 0;
+}
+
+/* d is not usable where it was looked for first: try each directory of the search path, in
+ * order, and take the first file there that is proven the mapped one (DISK_SAME: a presumption
+ * by mtime is not enough for a file found by its name alone).  When none is, d keeps its status
+ * and its why says what each directory held.  0, or -1 when out of memory. */
+static int search(const struct core *c, const struct stat *core_st, const char *dirs,
+		  struct disk_file *d)
+{
+	for (const char *dir = dirs, *end; *dir; dir = *end ? end + 1 : end) {
+		struct disk_file t;
+		int r = 0;
+
+		end = strchrnul(dir, ':');
+		if (end == dir)
+			continue;
+		if (check_in_dir(c, core_st, d, dir, (size_t)(end - dir), &t) < 0)
+			return -1;
+		if (t.status == DISK_SAME) {
+			free(d->disk_path);
+			free(d->why);
+			t.given = d->given;
+			*d = t;
+			return add_why(d, "found by its name in the search path");
+		}
+		if (t.status == DISK_MISSING)
+			r = add_why(d, "%s", t.why ? t.why : t.disk_path);
+		else
+			r = add_why(d, "%s is not %s (%s)", t.disk_path,
+				    t.status == DISK_DIFFERENT ? "it" : "proven it", t.why ? t.why : "");
+		free(t.disk_path);
+		free(t.why);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Find one mapped file: at its one place (--exe, or its path under the sysroot), then in the
+ * search path.  0, or -1 when out of memory. */
+static int find_one(const struct core *c, const struct stat *core_st,
+		    const struct file_lookup *where, struct disk_file *d)
+{
+	d->disk_path = d->given ? strdup(where->exe) : join_sysroot(where->sysroot, d->path);
+	if (!d->disk_path)
+		return -1;
+	if (!d->given && ends_with(d->path, " (deleted)"))
+		set_status(d, DISK_MISSING, "deleted before the dump");
+	else
+		check_one(c, core_st, d);
+	if (disk_file_usable(d) || !where->search || never_on_disk(d->path))
+		return 0;
+	return search(c, core_st, where->search, d);
+}
+
+int disk_files_check(const struct core *c, const struct file_lookup *where,
 		     struct disk_files *out)
 {
-	const char *exe_path = exe ? core_exe_path(c) : NULL;
+	static const struct file_lookup nowhere = { 0 };
+	const char *exe_path;
 	struct stat core_st;
 
+	if (!where)
+		where = &nowhere;
+	exe_path = where->exe ? core_exe_path(c) : NULL;
 	memset(out, 0, sizeof(*out));
 	out->of_mapping = calloc(c->nfiles ? c->nfiles : 1, sizeof(size_t));
 	out->files = calloc(c->nfiles ? c->nfiles : 1, sizeof(*out->files));
@@ -273,13 +372,9 @@ int disk_files_check(const struct core *c, const char *sysroot, const char *exe,
 		out->files[j].path = c->files[i].path;
 		/* --exe: the core's executable is looked for there, and checked the same way. */
 		out->files[j].given = exe_path && !strcmp(c->files[i].path, exe_path);
-		out->files[j].disk_path = out->files[j].given ? strdup(exe) :
-					  join_sysroot(sysroot, c->files[i].path);
-		if (!out->files[j].disk_path)
-			goto oom;
 		out->nfiles++;
-		check_one(c, &core_st, &out->files[j]);
-		if (add_problem(out, &out->files[j]) < 0)
+		if (find_one(c, &core_st, where, &out->files[j]) < 0 ||
+		    add_problem(out, &out->files[j]) < 0)
 			goto oom;
 	}
 	return 0;

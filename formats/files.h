@@ -22,8 +22,8 @@ enum disk_file_status {
 
 struct disk_file {
 	const char *path;	/* as NT_FILE names it */
-	char *disk_path;	/* where it was looked for (sysroot applied, or --exe) */
-	bool given;		/* disk_path is the executable given with --exe */
+	char *disk_path;	/* where it was found, else where it was first looked for */
+	bool given;		/* looked for first at the executable given with --exe */
 	enum disk_file_status status;
 	char *why;		/* one sentence: how the status was decided */
 	dev_t dev;
@@ -45,10 +45,20 @@ struct disk_files {
 	size_t nproblems;
 };
 
-/* Look up every file the core mapped; sysroot may be NULL; exe, when not NULL, is the file to
- * take for the core's executable (core_exe_path), checked like the others.  Never fails on a
- * missing or different file (that is a status and a problem); -1 only when out of memory. */
-int disk_files_check(const struct core *c, const char *sysroot, const char *exe,
+/* Where the mapped files are looked for, as gdb's sysroot, exec-file and solib-search-path.
+ * A file is looked for first at its one place: the executable at exe when given, any other at
+ * its path under sysroot (no fallback to /: see the README).  When it is not there or is not the
+ * mapped file, each directory of search in turn is tried for a file of its base name, taken only
+ * when proven the mapped one (build-id, else the bytes of its first page). */
+struct file_lookup {
+	const char *sysroot;	/* NULL or "": / */
+	const char *exe;	/* NULL, or the file to take for the core's executable (core_exe_path) */
+	const char *search;	/* NULL, or directories separated by ':' */
+};
+
+/* Look up every file the core mapped (where may be NULL: every file at its path).  Never fails
+ * on a missing or different file (that is a status and a problem); -1 only when out of memory. */
+int disk_files_check(const struct core *c, const struct file_lookup *where,
 		     struct disk_files *out);
 void disk_files_free(struct disk_files *df);
 

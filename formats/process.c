@@ -25,7 +25,7 @@ static void memory_delete(struct memory *m)
 	free(m);
 }
 
-int process_init(struct process *p, const struct core *c, const char *sysroot, const char *exe,
+int process_init(struct process *p, const struct core *c, const struct file_lookup *where,
 		 bool fill)
 {
 	struct disk_files *df = calloc(1, sizeof(*df));
@@ -37,7 +37,7 @@ int process_init(struct process *p, const struct core *c, const char *sysroot, c
 	p->core = c;
 	if (fstat(c->fd, &st) == 0)
 		p->died = st.st_mtim;
-	if (!df || disk_files_check(c, sysroot, exe, df) < 0) {
+	if (!df || disk_files_check(c, where, df) < 0) {
 		free(df);
 		free(vm);
 		free(args);
@@ -56,7 +56,8 @@ int process_init(struct process *p, const struct core *c, const char *sysroot, c
 	procargs_find(p->facts, c, args);
 	exe_layout_find(c, p->facts, vm, args, &p->layout);
 	p->unwinder = calloc(1, sizeof(*p->unwinder));
-	if (!p->unwinder || unwinder_init(p->unwinder, c, df, p->facts, &p->layout, sysroot) < 0) {
+	if (!p->unwinder || unwinder_init(p->unwinder, c, df, p->facts, &p->layout,
+					   where ? where->sysroot : NULL) < 0) {
 		free(p->unwinder);
 		p->unwinder = NULL;
 		goto oom;

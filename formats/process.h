@@ -41,11 +41,10 @@ struct process {
 	struct timespec died;	/* the core file's mtime (a compressed core's memfd carries it) */
 };
 
-/* Make the process of core c (which it does not own): check its mapped files (under sysroot
- * when not NULL; the executable at exe when not NULL, as gdb's and eu-stack's --exe), build its
- * map, find argv/envp and its layout.  fill: whether `mem` reads the verified files where the
- * core lacks bytes.  0, or -ENOMEM. */
-int process_init(struct process *p, const struct core *c, const char *sysroot, const char *exe,
+/* Make the process of core c (which it does not own): check its mapped files (found as where
+ * says, files.h; NULL: each at its path), build its map, find argv/envp and its layout.  fill:
+ * whether `mem` reads the verified files where the core lacks bytes.  0, or -ENOMEM. */
+int process_init(struct process *p, const struct core *c, const struct file_lookup *where,
 		 bool fill);
 void process_free(struct process *p);
 

@@ -41,25 +41,24 @@ static struct slot *new_slot(struct cores *cs, const char *name, const char *pat
 	return s;
 }
 
-static void setup(struct cores *cs, const char *sysroot, bool fill, bool debug)
+static void setup(struct cores *cs, const struct file_lookup *where, bool fill, bool debug)
 {
 	memset(cs, 0, sizeof(*cs));
 	pthread_mutex_init(&cs->lock, NULL);
 	pthread_cond_init(&cs->opened, NULL);
 	cs->events_fd = -1;
-	cs->sysroot = sysroot;
+	cs->where = *where;
 	cs->fill = fill;
 	cs->debug = debug;
 }
 
-int cores_init_one(struct cores *cs, struct core *core, const char *path, const char *sysroot,
-		   const char *exe, bool fill, bool debug)
+int cores_init_one(struct cores *cs, struct core *core, const char *path,
+		   const struct file_lookup *where, bool fill, bool debug)
 {
 	struct stat st;
 	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 
-	setup(cs, sysroot, fill, debug);
-	cs->exe = exe;
+	setup(cs, where, fill, debug);
 	if (fstat(core->fd, &st) < 0)
 		return -errno;
 	if (!new_slot(cs, name, path, &st, core, 0))
@@ -262,11 +261,13 @@ static void scan(struct cores *cs)
 	free(seen);
 }
 
-int cores_init_dir(struct cores *cs, const char *dir, const char *sysroot, bool fill, bool debug)
+int cores_init_dir(struct cores *cs, const char *dir, const struct file_lookup *where, bool fill,
+		   bool debug)
 {
 	struct stat st;
 
-	setup(cs, sysroot, fill, debug);
+	setup(cs, where, fill, debug);
+	cs->where.exe = NULL;
 	if (stat(dir, &st) < 0)
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
@@ -319,7 +320,7 @@ struct slot *cores_get(struct cores *cs, unsigned number)
 		return NULL;
 	}
 	if (!s->ready && !s->err) {
-		s->err = mounted_init(&s->m, s->m.core, cs->sysroot, cs->exe, cs->fill, cs->debug);
+		s->err = mounted_init(&s->m, s->m.core, &cs->where, cs->fill, cs->debug);
 		s->ready = s->err == 0;
 	}
 	pthread_mutex_unlock(&cs->lock);

@@ -43,8 +43,8 @@ struct slot {
 
 struct cores {
 	char *dir;		/* NULL when serving one core */
-	const char *sysroot;
-	const char *exe;	/* --exe: the executable of the one core, NULL for a directory */
+	struct file_lookup where;	/* where the mapped files are looked for; where.exe (--exe)
+					 * only for one core, NULL for a directory */
 	bool fill, debug;
 	pthread_mutex_t lock;	/* guards slots and scanning; not held while rendering */
 	pthread_cond_t opened;	/* a slot's opening ended */
@@ -61,10 +61,11 @@ struct cores {
 };
 
 /* Serve one core (already opened). */
-int cores_init_one(struct cores *cs, struct core *core, const char *path, const char *sysroot,
-		   const char *exe, bool fill, bool debug);
+int cores_init_one(struct cores *cs, struct core *core, const char *path,
+		   const struct file_lookup *where, bool fill, bool debug);
 /* Serve a directory of cores; the first scan happens here. */
-int cores_init_dir(struct cores *cs, const char *dir, const char *sysroot, bool fill, bool debug);
+int cores_init_dir(struct cores *cs, const char *dir, const struct file_lookup *where, bool fill,
+		   bool debug);
 void cores_free(struct cores *cs);
 
 /* Rescan the directory if its entries changed since the last scan, or if events_fd reports a

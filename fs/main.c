@@ -29,6 +29,7 @@ struct options {
 	char *mountpoint_arg;
 	char *sysroot;
 	char *exe;
+	char *search;
 	char *cat;
 	int nonopts;
 	int no_fill;
@@ -39,10 +40,11 @@ struct options {
 enum { KEY_HELP, KEY_VERSION };
 
 static const struct fuse_opt corefs_opts[] = {
-	/* "--sysroot DIR", "--exe FILE" and "--cat PATH" are joined into these forms by
-	 * join_long_options(). */
+	/* "--sysroot DIR", "--exe FILE", "--search-path DIRS" and "--cat PATH" are joined into
+	 * these forms by join_long_options(). */
 	{ "--sysroot=%s", offsetof(struct options, sysroot), 0 },
 	{ "--exe=%s", offsetof(struct options, exe), 0 },
+	{ "--search-path=%s", offsetof(struct options, search), 0 },
 	{ "--no-fill", offsetof(struct options, no_fill), 1 },
 	{ "--proc", offsetof(struct options, proc), 1 },
 	{ "--cat=%s", offsetof(struct options, cat), 0 },
@@ -73,9 +75,13 @@ static void usage(FILE *f)
 		"    -s                     single-threaded\n"
 		"    -o OPT[,OPT...]        FUSE mount options (auto_unmount and default_permissions\n"
 		"                           are always on; every file but control is read-only)\n"
-		"    --sysroot=DIR          look for the files the process mapped under DIR\n"
+		"    --sysroot=DIR          look for the files the process mapped under DIR (only there)\n"
 		"    --exe=FILE             the process's executable is FILE (as gdb and eu-stack take\n"
 		"                           one); still used only when its build-id is the core's\n"
+		"    --search-path=DIR[:DIR...]\n"
+		"                           a mapped file not found where the core says (or not the\n"
+		"                           mapped one) is looked for by its name in each DIR, and\n"
+		"                           used only when its build-id (or first page) is the core's\n"
 		"    --no-fill              mem: no bytes from the mapped files, only the core's\n"
 		"    --proc                 one CORE as a /proc root (<pid>/ inside), as for a directory\n"
 		"    --cat=PATH             print one file of the tree (maps, task/TID/regs, core.json...)\n"
@@ -112,7 +118,7 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
  * "--sysroot=DIR" (as "=DIR"); accept the two-argument form by joining it here instead. */
 static int join_long_options(struct fuse_args *args)
 {
-	static const char *const joined[] = { "--sysroot", "--exe", "--cat" };
+	static const char *const joined[] = { "--sysroot", "--exe", "--search-path", "--cat" };
 
 	for (int i = 1; i < args->argc; i++) {
 		if (!strcmp(args->argv[i], "--"))
@@ -223,6 +229,7 @@ out_destroy:
 /* The cores to serve: a directory of them, or one. */
 static int open_cores(struct tree *t, const struct options *o, const char *abs, bool debug)
 {
+	const struct file_lookup where = { .sysroot = o->sysroot, .exe = o->exe, .search = o->search };
 	struct core_error err = { 0 };
 	struct core *core;
 	struct stat st;
@@ -236,7 +243,7 @@ static int open_cores(struct tree *t, const struct options *o, const char *abs, 
 			fprintf(stderr, "corefs: %s: --exe takes one core, not a directory\n", o->core);
 			return -1;
 		}
-		r = cores_init_dir(&t->cs, abs ? abs : o->core, o->sysroot, !o->no_fill, debug);
+		r = cores_init_dir(&t->cs, abs ? abs : o->core, &where, !o->no_fill, debug);
 		if (r < 0) {
 			fprintf(stderr, "corefs: %s: %s\n", o->core, strerror(-r));
 			return -1;
@@ -248,7 +255,7 @@ static int open_cores(struct tree *t, const struct options *o, const char *abs, 
 		fprintf(stderr, "corefs: %s\n", err.msg);
 		return -1;
 	}
-	r = cores_init_one(&t->cs, core, o->core, o->sysroot, o->exe, !o->no_fill, debug);
+	r = cores_init_one(&t->cs, core, o->core, &where, !o->no_fill, debug);
 	if (r < 0) {
 		fprintf(stderr, "corefs: %s: %s\n", o->core, strerror(-r));
 		return -1;
@@ -318,6 +325,48 @@ static bool refuse_corefs_mount(const char *dir)
 
 /* Options into o and fo, checked: -1 to go on, else the exit status (help, version, a wrong
  * command line). */
+/* --search-path: each directory by its absolute path (the daemon changes to / when it detaches),
+ * empty ones left out; a directory that is not there is refused, as --sysroot's is.  0, or -1
+ * after saying why. */
+static int absolute_dirs(char **list)
+{
+	char *out = NULL, *save = NULL, *copy = strdup(*list);
+	size_t len = 0;
+
+	if (!copy)
+		goto oom;
+	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char *dir = realpath(d, NULL), *more;
+		struct stat st;
+		int e = !dir ? errno : stat(dir, &st) < 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
+
+		if (e) {
+			fprintf(stderr, "corefs: --search-path %s: %s\n", d, strerror(e));
+			free(dir);
+			free(copy);
+			free(out);
+			return -1;
+		}
+		more = realloc(out, len + strlen(dir) + 2);
+		if (!more) {
+			free(dir);
+			goto oom;
+		}
+		out = more;
+		len += (size_t)sprintf(out + len, "%s%s", len ? ":" : "", dir);
+		free(dir);
+	}
+	free(copy);
+	free(*list);
+	*list = out ? out : strdup("");
+	return 0;
+oom:
+	free(copy);
+	free(out);
+	fprintf(stderr, "corefs: out of memory\n");
+	return -1;
+}
+
 static int parse_args(struct fuse_args *args, struct options *o, struct fuse_cmdline_opts *fo)
 {
 	struct stat st;
@@ -372,6 +421,8 @@ static int parse_args(struct fuse_args *args, struct options *o, struct fuse_cmd
 		free(o->exe);
 		o->exe = exe;
 	}
+	if (o->search && absolute_dirs(&o->search) < 0)
+		return 1;
 	if (!o->sysroot)
 		return -1;
 	dir = realpath(o->sysroot, NULL);
@@ -430,6 +481,7 @@ out:
 	free(o.core);
 	free(o.sysroot);
 	free(o.exe);
+	free(o.search);
 	free(o.cat);
 	free(fsname);
 	free(fsopt);

@@ -8,7 +8,7 @@
 
 #include "mounted.h"
 
-int mounted_init(struct mounted *m, struct core *core, const char *sysroot, const char *exe,
+int mounted_init(struct mounted *m, struct core *core, const struct file_lookup *where,
 		 bool fill, bool debug)
 {
 	struct stat st;
@@ -27,7 +27,7 @@ int mounted_init(struct mounted *m, struct core *core, const char *sysroot, cons
 		m->gid = st.st_gid;
 		m->perm = 07700 | ((st.st_mode & S_IRGRP) ? 0070 : 0) | ((st.st_mode & S_IROTH) ? 0007 : 0);
 	}
-	r = process_init(&m->process, core, sysroot, exe, fill);
+	r = process_init(&m->process, core, where, fill);
 	if (r < 0)
 		return r;
 	m->cache = calloc(core->nthreads + 1, sizeof(*m->cache));

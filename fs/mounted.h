@@ -32,7 +32,7 @@ struct mounted {
 };
 
 /* Build the process of core and what serving it needs. */
-int mounted_init(struct mounted *m, struct core *core, const char *sysroot, const char *exe,
+int mounted_init(struct mounted *m, struct core *core, const struct file_lookup *where,
 		 bool fill, bool debug);
 void mounted_free(struct mounted *m);
 

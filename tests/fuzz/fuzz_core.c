@@ -67,6 +67,7 @@ static void read_memory(const struct process *v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const struct file_lookup nowhere = { .sysroot = "/nonexistent-sysroot" };
 	int fd = memfd_create("fuzz-core", MFD_CLOEXEC);
 	char path[64];
 	struct core *c = NULL;
@@ -81,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (core_open(path, &c, &err) == 0) {
-		if (process_init(&v, c, "/nonexistent-sysroot", NULL, false) == 0) {
+		if (process_init(&v, c, &nowhere, false) == 0) {
 			const struct process *one[1] = { &v };
 			struct proc_view pv = { one, 1, { 0, 0 } };
 

@@ -684,7 +684,7 @@ static bool survive(const char *path)
 		CHECK(err.msg[0] && !strchr(err.msg, '\n') && !strncmp(err.msg, path, strlen(path)));
 		return false;
 	}
-	r = process_init(&v, c, NULL, NULL, true);
+	r = process_init(&v, c, NULL, true);
 	if (CHECK_I64(r, 0)) {
 		static const render_fn fns[] = { render_maps, render_auxv, render_comm, render_cmdline,
 						 render_environ, render_exe, render_core_json };

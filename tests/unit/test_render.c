@@ -34,7 +34,7 @@ static bool fixture_open(struct fixture *f)
 		unit_report(false, __FILE__, __LINE__, "core_open(%s): %s", f->s.path, err.msg);
 		return false;
 	}
-	r = process_init(&f->v, f->c, NULL, NULL, false);
+	r = process_init(&f->v, f->c, NULL, false);
 	if (!CHECK_I64(r, 0))
 		return false;
 	f->has_view = true;

@@ -33,7 +33,7 @@ static bool fixture_open(struct fixture *f)
 		fprintf(stderr, "  %s\n", err.msg);
 		return false;
 	}
-	f->has_view = CHECK(process_init(&f->v, f->c, NULL, NULL, false) == 0);
+	f->has_view = CHECK(process_init(&f->v, f->c, NULL, false) == 0);
 	return f->has_view;
 }
 

@@ -102,7 +102,7 @@ static void test_root_files_linear(void)
 	make_process(&s);
 	if (!CHECK(synth_write(&s) == 0) || !CHECK(core_open(s.path, &c, &err) == 0))
 		goto out;
-	if (!CHECK(process_init(&v, c, NULL, NULL, false) == 0))
+	if (!CHECK(process_init(&v, c, NULL, false) == 0))
 		goto out;
 	all = calloc(LARGE, sizeof(*all));
 	if (!CHECK(all != NULL))

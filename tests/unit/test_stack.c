@@ -170,6 +170,7 @@ struct fixture {
 
 static bool fixture_open(struct fixture *f)
 {
+	static const struct file_lookup nowhere = { .sysroot = "/nonexistent-sysroot" };
 	struct core_error err = { 0 };
 
 	if (!CHECK(synth_write(&f->s) == 0))
@@ -178,7 +179,7 @@ static bool fixture_open(struct fixture *f)
 		unit_report(false, __FILE__, __LINE__, "core_open(%s): %s", f->s.path, err.msg);
 		return false;
 	}
-	return CHECK_I64(process_init(&f->v, f->c, "/nonexistent-sysroot", NULL, true), 0);
+	return CHECK_I64(process_init(&f->v, f->c, &nowhere, true), 0);
 }
 
 static void fixture_close(struct fixture *f)
