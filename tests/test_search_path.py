@@ -2,7 +2,8 @@
 (under --sysroot), or is not the mapped file there, is looked for by its base name in each DIR in
 turn, as gdb's solib-search-path and eu-stack's search of directories look; a file found so is
 used only when it is proven the mapped one (build-id, else its first page), never on an mtime
-presumption.
+presumption.  And --sysroot does not fall back to / (see the README): a file the sysroot lacks is
+missing, not this machine's file of the same path.
 
 The cores are tests/test_missing_files.py's: bt_threads with its library (tables, no frame
 pointers) dies into a kernel core here, so this machine's files are the mapped ones; the
@@ -149,6 +150,33 @@ def test_directory_of_cores(made, moved):
     j = json.loads(corefs_cat(d, path, f"--search-path={moved}").stdout)
     assert j["problems"] == [], j["problems"]
     assert files(j)[str(exe)]["disk_path"] == str(moved / exe.name)
+
+
+def test_sysroot_does_not_fall_back_to_root(made, tmp_path):
+    """A sysroot that holds the library but not the executable: the executable is missing
+    there, though this machine has the very file at that path (no fallback to /); the search
+    path is how this machine's directories are added, build-id checked."""
+    d, exe, core, before, stack, _ = made
+    sysroot = tmp_path / "sysroot"
+    lib = d / "libbt_lib.so"
+    (sysroot / str(d).lstrip("/")).mkdir(parents=True)
+    shutil.copy2(lib, sysroot / str(lib).lstrip("/"))
+    j = core_json(core, f"--sysroot={sysroot}")
+    problems = set(j["problems"])
+    assert f"missing: mapped file {exe} ({sysroot}{exe}: {NOENT})" in problems, problems
+    assert files(j)[str(lib)]["status"] == "same"
+    assert not [p for p in problems if str(lib) in p]
+
+    # Every file back from this machine's directories, by name: all the same, no problem.
+    dirs = sorted({os.path.dirname(f["path"]) for f in before["files"]})
+    j = core_json(core, f"--sysroot={sysroot}", "--search-path=" + ":".join(dirs))
+    assert j["problems"] == [], j["problems"]
+    assert {p: f["status"] for p, f in files(j).items()} == \
+        {p: f["status"] for p, f in files(before).items()}
+    # Every frame as it was (names may differ: debug files are looked for under the sysroot).
+    assert [[(f["pc"], f["module"]) for f in t["stack"]] for t in j["threads"]] == \
+        [[(f["pc"], f["module"]) for f in t["stack"]] for t in before["threads"]]
+    assert [t["stack_end"] for t in j["threads"]] == [t["stack_end"] for t in before["threads"]]
 
 
 def test_search_path_errors(made, tmp_path):
