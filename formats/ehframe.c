@@ -4,7 +4,10 @@
  * distance back to the FDE's CIE.  An FDE's initial location follows its id, encoded as its CIE's
  * augmentation says ('R' in a "z..." augmentation string; absolute when there is none).  Every
  * length and offset is checked against the section's bytes; a record that does not fit ends the
- * walk, one whose CIE cannot be read is left out. */
+ * walk, one whose CIE cannot be read is left out.  .debug_frame (DWARF 5, 6.4.1) has the same
+ * records with other ids and pointers: it is rewritten into this form first (rewrite_debug_frame)
+ * and then walked the same way.  Compressed sections (SHF_COMPRESSED, .zdebug_) are
+ * decompressed by libelf. */
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 #include "ehframe.h"
+#include "files.h"
 #include "util.h"
 
 #define EH_FRAME_MAX (256u << 20)
@@ -41,6 +45,12 @@ static bool get_u(struct rd *r, unsigned n, uint64_t *v)
 	r->p += n;
 	*v = x;
 	return true;
+}
+
+static void put_u(unsigned char *p, unsigned n, uint64_t v, bool big)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[big ? n - 1 - i : i] = (unsigned char)(v >> (8 * i));
 }
 
 static bool get_leb(struct rd *r, bool is_signed, uint64_t *v)
@@ -230,7 +240,9 @@ static size_t collect(const struct rd *sec, unsigned word, struct pair **pairs)
 	return n;
 }
 
-static Elf_Data *eh_frame_section(Elf *elf, GElf_Shdr *sh)
+/* The section called name, its data decompressed when it is compressed (SHF_COMPRESSED, or
+ * .zdebug's GNU form): NULL when absent, empty, too large or unreadable. */
+static Elf_Data *section(Elf *elf, const char *want, GElf_Shdr *sh)
 {
 	size_t shstrndx;
 	Elf_Scn *scn = NULL;
@@ -243,10 +255,56 @@ static Elf_Data *eh_frame_section(Elf *elf, GElf_Shdr *sh)
 		if (!gelf_getshdr(scn, sh) || sh->sh_type != SHT_PROGBITS)
 			continue;
 		name = elf_strptr(elf, shstrndx, sh->sh_name);
-		if (name && !strcmp(name, ".eh_frame"))
-			return sh->sh_size <= EH_FRAME_MAX ? elf_rawdata(scn, NULL) : NULL;
+		if (!name)
+			continue;
+		/* The size a compressed section claims is checked before it is decompressed. */
+		if (name[0] == '.' && name[1] == 'z' && !strcmp(name + 2, want + 1)) {
+			Elf_Data *raw = elf_rawdata(scn, NULL);
+			const unsigned char *h = raw ? raw->d_buf : NULL;
+			uint64_t size = 0;
+
+			if (!h || raw->d_size < 12 || memcmp(h, "ZLIB", 4))
+				return NULL;
+			for (int i = 4; i < 12; i++)
+				size = size << 8 | h[i];
+			if (size > EH_FRAME_MAX || elf_compress_gnu(scn, 0, 0) < 0 ||
+			    !gelf_getshdr(scn, sh))
+				return NULL;
+		} else if (strcmp(name, want)) {
+			continue;
+		} else if (sh->sh_flags & SHF_COMPRESSED) {
+			GElf_Chdr ch;
+
+			if (!gelf_getchdr(scn, &ch) || ch.ch_size > EH_FRAME_MAX ||
+			    elf_compress(scn, 0, 0) < 0 || !gelf_getshdr(scn, sh))
+				return NULL;
+		}
+		return sh->sh_size <= EH_FRAME_MAX ? elf_getdata(scn, NULL) : NULL;
 	}
 	return NULL;
+}
+
+/* The table from the records' (initial location, address) pairs: each relative to pcbase and
+ * segbase, sorted by location. */
+static void make_table(struct pair *pairs, size_t n, uint64_t pcbase, struct eh_index *out)
+{
+	size_t kept = 0;
+
+	out->table = n ? malloc(n * 8) : NULL;
+	if (!out->table)
+		return;
+	qsort(pairs, n, sizeof(*pairs), cmp_pair);
+	for (size_t i = 0; i < n; i++) {
+		int64_t dpc = (int64_t)(pairs[i].pc - pcbase);
+		int64_t dfde = (int64_t)(pairs[i].fde - out->segbase);
+		int32_t e[2] = { (int32_t)dpc, (int32_t)dfde };
+
+		if (dpc != e[0] || dfde != e[1])
+			continue;	/* out of the table's 32-bit reach */
+		memcpy(out->table + 8 * kept++, e, sizeof(e));
+	}
+	out->count = kept;
+	out->pcbase = pcbase;
 }
 
 bool eh_index_build(const char *path, uint64_t bias, unsigned word, struct eh_index *out)
@@ -257,10 +315,10 @@ bool eh_index_build(const char *path, uint64_t bias, unsigned word, struct eh_in
 	GElf_Shdr sh;
 	Elf_Data *d;
 	struct pair *pairs = NULL;
-	size_t n = 0, kept = 0;
+	size_t n = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (elf && gelf_getehdr(elf, &eh) && (d = eh_frame_section(elf, &sh)) && d->d_buf) {
+	if (elf && gelf_getehdr(elf, &eh) && (d = section(elf, ".eh_frame", &sh)) && d->d_buf) {
 		struct rd sec = {
 			.base = d->d_buf, .p = d->d_buf,
 			.end = (unsigned char *)d->d_buf + d->d_size,
@@ -270,21 +328,104 @@ bool eh_index_build(const char *path, uint64_t bias, unsigned word, struct eh_in
 		n = collect(&sec, word, &pairs);
 		out->segbase = sec.addr;
 	}
-	if (n)
-		out->table = malloc(n * 8);
-	if (out->table) {
-		qsort(pairs, n, sizeof(*pairs), cmp_pair);
-		for (size_t i = 0; i < n; i++) {
-			int64_t dpc = (int64_t)(pairs[i].pc - out->segbase);
-			int64_t dfde = (int64_t)(pairs[i].fde - out->segbase);
-			int32_t e[2] = { (int32_t)dpc, (int32_t)dfde };
+	make_table(pairs, n, out->segbase, out);
+	free(pairs);
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	if (!out->count)
+		eh_index_free(out);
+	return out->count > 0;
+}
 
-			if (dpc != e[0] || dfde != e[1])
-				continue;	/* out of the table's 32-bit reach */
-			memcpy(out->table + 8 * kept++, e, sizeof(e));
+/* Rewrite .debug_frame's records in place into .eh_frame's form (the sizes do not change): a
+ * CIE's id 0xffffffff becomes 0; an FDE's CIE pointer, an offset from the section's start,
+ * becomes the distance back from its own field; its initial location, an address of the file,
+ * gets the load bias.  The CIEs keep their augmentation, which in .debug_frame is empty: their
+ * FDEs' locations are then absolute words, as libunwind and collect() read an .eh_frame CIE
+ * without one.  A CIE of another version or with an augmentation, an FDE whose CIE does not
+ * come before it or is not such a CIE, are made unusable (id or pointer 0xffffffff, which
+ * libunwind refuses): libunwind would read them with .eh_frame's rules.  64-bit DWARF records
+ * end the walk. */
+static void rewrite_debug_frame(unsigned char *p, size_t size, uint64_t bias, unsigned word,
+				bool big)
+{
+	struct rd r = { .base = p, .p = p, .end = p + size, .big = big };
+	size_t off = 0;
+
+	while (size - off >= 8) {
+		uint64_t len, id, version;
+		unsigned char *idp;
+		bool usable = false;
+
+		r.p = p + off;
+		r.end = p + size;
+		if (!get_u(&r, 4, &len) || len == 0 || len >= 0xfffffff0u || len < 4 ||
+		    len > size - off - 4)
+			break;
+		r.end = r.p + len;
+		idp = (unsigned char *)r.p;
+		get_u(&r, 4, &id);
+		if (id == 0xffffffffu) {
+			usable = get_u(&r, 1, &version) && (version == 1 || version == 3) &&
+				 r.p < r.end && *r.p == '\0';
+			put_u(idp, 4, usable ? 0 : 0xffffffffu, big);
+		} else if (id < off && len >= 4 + 2 * (uint64_t)word) {
+			struct rd c = r;
+			uint64_t clen, cid;
+
+			c.p = p + id;
+			c.end = p + size;
+			usable = get_u(&c, 4, &clen) && clen >= 6 && clen <= size - id - 4 &&
+				 get_u(&c, 4, &cid) && cid == 0;
+			if (usable) {
+				uint64_t loc = 0;
+
+				usable = get_u(&r, word, &loc);
+				if (usable)
+					put_u(idp + 4, word, loc + bias, big);
+			}
+			put_u(idp, 4, usable ? off + 4 - id : 0xffffffffu, big);
+		} else {
+			put_u(idp, 4, 0xffffffffu, big);
 		}
-		out->count = kept;
+		off += 4 + (size_t)len;
 	}
+}
+
+bool debug_frame_index_build(const char *path, const unsigned char *build_id, size_t id_len,
+			     uint64_t bias, unsigned word, uint64_t pcbase, uint64_t addr,
+			     struct eh_index *out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	Elf *elf = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, NULL) : NULL;
+	unsigned char id[64];
+	GElf_Ehdr eh;
+	GElf_Shdr sh;
+	Elf_Data *d;
+	struct pair *pairs = NULL;
+	size_t n = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (elf && gelf_getehdr(elf, &eh) &&
+	    (!id_len || (elf_image_build_id(elf, id, sizeof(id)) == id_len &&
+			 !memcmp(id, build_id, id_len))) &&
+	    (d = section(elf, ".debug_frame", &sh)) && d->d_buf && d->d_size &&
+	    (out->frames = malloc(d->d_size))) {
+		bool big = eh.e_ident[EI_DATA] == ELFDATA2MSB;
+		struct rd sec = {
+			.base = out->frames, .p = out->frames, .end = out->frames + d->d_size,
+			.addr = addr, .big = big,
+		};
+
+		memcpy(out->frames, d->d_buf, d->d_size);
+		out->frames_size = d->d_size;
+		rewrite_debug_frame(out->frames, d->d_size, bias, word, big);
+		n = collect(&sec, word, &pairs);
+		out->segbase = addr;
+	}
+	make_table(pairs, n, pcbase, out);
 	free(pairs);
 	if (elf)
 		elf_end(elf);
@@ -298,5 +439,6 @@ bool eh_index_build(const char *path, uint64_t bias, unsigned word, struct eh_in
 void eh_index_free(struct eh_index *idx)
 {
 	free(idx->table);
+	free(idx->frames);
 	memset(idx, 0, sizeof(*idx));
 }

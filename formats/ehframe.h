@@ -6,7 +6,9 @@
  * the table the linker would have written from it: for every FDE its initial location and its
  * address, relative to a base, as pairs of 32-bit integers sorted by location
  * (DW_EH_PE_datarel | DW_EH_PE_sdata4, "LSB Core: .eh_frame_hdr").  Only the records' headers
- * are read (lengths, CIE augmentation, FDE initial location); libunwind interprets the rest. */
+ * are read (lengths, CIE augmentation, FDE initial location); libunwind interprets the rest.
+ * The same table is built for .debug_frame, whose records are first rewritten into .eh_frame's
+ * form (debug_frame_index_build). */
 #ifndef COREFS_EHFRAME_H
 #define COREFS_EHFRAME_H
 
@@ -38,12 +40,26 @@ bool dw_eh_pe_size(unsigned enc, unsigned word, unsigned *size);
 struct eh_index {
 	unsigned char *table;	/* count pairs of int32 in host byte order */
 	size_t count;
-	uint64_t segbase;	/* what the pairs are relative to: the loaded .eh_frame */
+	uint64_t pcbase;	/* what the pairs' locations are relative to */
+	uint64_t segbase;	/* what the pairs' record addresses are relative to */
+	unsigned char *frames;	/* .debug_frame's records in .eh_frame's form, served at segbase */
+	size_t frames_size;
 };
 
 /* Build the table from the .eh_frame section of the ELF file at path, loaded at bias; the
- * object's words are word bytes wide.  false when it has no usable .eh_frame. */
+ * object's words are word bytes wide; pcbase and segbase are both the loaded .eh_frame.  false
+ * when it has no usable .eh_frame. */
 bool eh_index_build(const char *path, uint64_t bias, unsigned word, struct eh_index *out);
+
+/* The same from the .debug_frame section of the ELF file at path (the object's file or its
+ * separate debug file, which then must carry build_id; id_len 0: not checked), for an object
+ * loaded at bias.  .debug_frame differs from .eh_frame in its CIE ids, CIE pointers and
+ * addresses (see ehframe.c); its records are copied into frames, rewritten into .eh_frame's
+ * form, for the caller to serve at addr (segbase); locations are relative to pcbase.  Go writes
+ * its call-frame tables only there, and so does GCC with -fno-asynchronous-unwind-tables -g. */
+bool debug_frame_index_build(const char *path, const unsigned char *build_id, size_t id_len,
+			     uint64_t bias, unsigned word, uint64_t pcbase, uint64_t addr,
+			     struct eh_index *out);
 void eh_index_free(struct eh_index *idx);
 
 #endif

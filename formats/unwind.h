@@ -1,8 +1,9 @@
 /* formats/unwind.h — every thread's user-space backtrace, unwound by libunwind over the model.
  *
  * libunwind walks the stack (unw_init_remote, unw_step): with the call-frame tables of the
- * loaded objects (.eh_frame_hdr, see modules.h) where they cover the pc, else by its
- * frame-pointer rule, and through signal frames.  What it reads comes from the model: registers
+ * loaded objects (.eh_frame_hdr, see modules.h, or .eh_frame; else .debug_frame, where Go keeps
+ * its tables) where they cover the pc, else by its frame-pointer rule, and through signal frames
+ * (glibc's and Go's rt_sigreturn stubs, recognised by their code).  What it reads comes from the model: registers
  * from NT_PRSTATUS (arch.h), memory through the memory reader with the verified mapped files
  * (memory.h), so a kernel core that lacks the text still unwinds when the files are here.
  * Frames are then named from the objects' symbol tables (symbols.h).
