@@ -546,6 +546,26 @@ static bool is_code(struct unwinder *u, uint64_t pc)
 	return module_at(&u->mods, pc) || (s && (s->flags & SEG_X));
 }
 
+/* Whether the caller (pc, sp) just found is a frame already walked: the walk would go round the
+ * same frames for ever (saved registers or return addresses that lead back, as a corrupt stack or
+ * a ucontext rewritten by its handler can).  A caller lies above its callee, so a loop has a
+ * step that does not raise sp; only such steps are checked. */
+static bool repeats(struct backtrace *bt, uint64_t pc, uint64_t sp)
+{
+	if (pc == bt->frames[bt->n - 1].pc && sp == bt->frames[bt->n - 1].sp) {
+		snprintf(bt->end, sizeof(bt->end), "unwinding makes no progress");
+		return true;
+	}
+	for (size_t k = bt->n - 1; k-- > 0;)
+		if (bt->frames[k].pc == pc && bt->frames[k].sp == sp) {
+			snprintf(bt->end, sizeof(bt->end), "a loop: the caller of #%zu is #%zu again "
+				 "(pc 0x%" PRIx64 ", sp 0x%" PRIx64 "), so the saved registers lead "
+				 "back to frames already shown", bt->n - 1, k, pc, sp);
+			return true;
+		}
+	return false;
+}
+
 static void walk(struct unwinder *u, const struct core_thread *t, struct backtrace *bt, size_t *cap)
 {
 	struct unwind_arg arg = { .u = u };
@@ -614,10 +634,8 @@ static void walk(struct unwinder *u, const struct core_thread *t, struct backtra
 				 (uint64_t)pc);
 			return;
 		}
-		if (pc == f->pc && sp == f->sp) {
-			snprintf(bt->end, sizeof(bt->end), "unwinding makes no progress");
+		if (sp <= f->sp && repeats(bt, pc, sp))
 			return;
-		}
 		if (bt->n == MAX_FRAMES) {
 			snprintf(bt->end, sizeof(bt->end), "stopped after %d frames", MAX_FRAMES);
 			return;
@@ -628,20 +646,34 @@ static void walk(struct unwinder *u, const struct core_thread *t, struct backtra
 }
 
 /* The walk ends at the last frame; when no call-frame table covered it because its object's file
- * is missing or is not the mapped one (and the core holds no table of it), that is why the stack
+ * is missing or is not the mapped one (and the core holds no table of it), or because it is code
+ * made at run time, in executable memory no loaded object holds (a JIT compiler's: no table
+ * describes it unless the JIT registers one, which corefs does not read), that is why the stack
  * ends, or why a frame-pointer guess had to be made there: say so before what the walk saw. */
 static void explain_end(struct unwinder *u, struct backtrace *bt)
 {
 	const struct frame *f = bt->n ? &bt->frames[bt->n - 1] : NULL;
+	const struct core_segment *s;
 	const struct module *m;
 	char seen[sizeof(bt->end)];
+	uint64_t at;
 
 	if (!f || !(f->flags & FRAME_NO_CFI))
 		return;
-	m = module_at(&u->mods, bt->n > 1 ? f->pc - 1 : f->pc);
-	if (!m || !m->disk || module_file_usable(m) || u->eh[m - u->mods.m].usable)
-		return;
+	at = bt->n > 1 && !(bt->frames[bt->n - 2].flags & FRAME_SIGNAL) ? f->pc - 1 : f->pc;
+	m = module_at(&u->mods, at);
 	memcpy(seen, bt->end, sizeof(seen));
+	if (!m) {
+		s = core_segment_at(u->core, at);
+		if (s && (s->flags & SEG_X))
+			snprintf(bt->end, sizeof(bt->end), "no call-frame information for 0x%" PRIx64
+				 ": code made at run time (as a JIT compiler makes it), in executable "
+				 "memory no loaded object holds; by frame pointers: %.256s", f->pc,
+				 seen);
+		return;
+	}
+	if (!m->disk || module_file_usable(m) || u->eh[m - u->mods.m].usable)
+		return;
 	snprintf(bt->end, sizeof(bt->end), "no call-frame information for 0x%" PRIx64 ": %.192s is "
 		 "%s (%.192s); by frame pointers: %.256s", f->pc, m->disk->path,
 		 m->disk->status == DISK_MISSING ? "missing" : "not the mapped file",
