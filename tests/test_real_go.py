@@ -10,7 +10,8 @@ no .eh_frame) and dies with GOTRACEBACK=crash, dumped by the kernel (SIGABRT):
   past Go's runtime.sigreturn;
 * "nil": the main goroutine dereferences nil three calls deep; the runtime's handler makes it call
   runtime.sigpanic, it panics, and the runtime raises SIGABRT, which its handler forwards
-  (runtime.sigfwdgo) before dying of it.
+  (runtime.sigfwdgo) before dying of it; built once more as a position-independent executable
+  (-buildmode=pie), whose .debug_frame addresses need the load bias.
 
 Oracles, all independent of corefs:
 * eu-stack on the same core: every frame it gives (up to Go's sigreturn stub, where it stops:
@@ -40,15 +41,18 @@ pytestmark = pytest.mark.skipif(not GO.exists(), reason="Debian's golang-go is n
 SIGRETURN = "runtime.sigreturn.abi0"	# runtime.sigreturn__sigaction from Go 1.21
 
 
-@pytest.fixture(scope="module", params=["quit", "nil"])
+BUILDS = {"quit": ("quit", []), "nil": ("nil", []), "nil-pie": ("nil", ["-buildmode=pie"])}
+
+
+@pytest.fixture(scope="module", params=list(BUILDS))
 def go(request, tmp_path_factory):
-    mode = request.param
-    d = tmp_path_factory.mktemp(f"go-{mode}")
+    mode, flags = BUILDS[request.param]
+    d = tmp_path_factory.mktemp(f"go-{request.param}")
     exe = d / "go_crash"
     env = dict(ENV, HOME=str(d), GOCACHE=str(d / "cache"), GOPATH=str(d / "gopath"),
                GOFLAGS="", GO111MODULE="", CGO_ENABLED="0", GOTOOLCHAIN="local")
-    p = subprocess.run([str(GO), "build", "-o", str(exe), str(PROGS / "go_crash.go")], cwd=d,
-                       env=env, capture_output=True, text=True)
+    p = subprocess.run([str(GO), "build", *flags, "-o", str(exe), str(PROGS / "go_crash.go")],
+                       cwd=d, env=env, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     core, p = crash(exe, d, mode, env=dict(ENV, GOTRACEBACK="crash"),
                     expect_signal=signal.SIGABRT)
@@ -79,10 +83,10 @@ def after_signal(frames):
 
 def test_the_tables_are_only_in_debug_frame(go):
     _, exe, _, _, _ = go
-    sections = subprocess.run(["readelf", "-SW", str(exe)], capture_output=True,
-                              text=True).stdout
-    assert ".debug_frame" in sections
-    assert ".eh_frame" not in sections
+    out = subprocess.run(["readelf", "-hSW", str(exe)], capture_output=True, text=True).stdout
+    assert ".debug_frame" in out
+    assert ".eh_frame" not in out
+    assert ("DYN (Position-Independent" in out) == ("pie" in exe.parent.name), out[:600]
 
 
 def test_go_stacks_equal_eu_stack_and_gdb(go, tmp_path):
