@@ -5,6 +5,7 @@ mount is the real ./corefs binary.  Everything a test needs to mount, read and u
 through the helpers here, so every test checks the same things: the mount comes up, the daemon
 writes no error, and the unmount leaves nothing behind.
 """
+import collections
 import contextlib
 import ctypes
 import errno
@@ -15,6 +16,7 @@ import re
 import resource
 import select
 import shutil
+import struct
 import subprocess
 import tempfile
 import time
@@ -52,6 +54,34 @@ def corpus_files(tmp_dir, *relpaths):
 def corpus_dir(tmp_path_factory):
     """One temporary directory per test session, so each corpus file is decompressed once."""
     return tmp_path_factory.mktemp("corpus")
+
+
+# --- what a core file says of itself, read without corefs ----------------------------------------
+
+Load = collections.namedtuple("Load", "offset vaddr filesz memsz")
+
+
+def pt_loads(core):
+    """Every PT_LOAD of an ELF64 little-endian core, read with struct from its program headers
+    (PN_XNUM: the count is section header 0's sh_info): what the core file itself says it holds,
+    independently of corefs."""
+    with open(core, "rb") as f:
+        ehdr = f.read(64)
+        assert ehdr[:4] == b"\x7fELF" and ehdr[4] == 2 and ehdr[5] == 1, f"{core}: not ELF64 LSB"
+        phoff, shoff = struct.unpack_from("<QQ", ehdr, 32)
+        phentsize, phnum = struct.unpack_from("<HH", ehdr, 54)
+        if phnum == 0xFFFF:
+            f.seek(shoff + 44)
+            phnum, = struct.unpack("<I", f.read(4))
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    out = []
+    for i in range(phnum):
+        p_type, _, off, vaddr, _, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", table,
+                                                                       i * phentsize)
+        if p_type == 1:
+            out.append(Load(off, vaddr, filesz, memsz))
+    return out
 
 
 # --- running corefs ------------------------------------------------------------------------------

@@ -12,12 +12,12 @@ import json
 import os
 import pathlib
 import shutil
-import struct
 import subprocess
 
 import pytest
 
-from conftest import COREFS, build_prog, corefs_cat, crash, mounted, pid_of, wait_until
+from conftest import (COREFS, build_prog, corefs_cat, crash, mounted, pid_of, pt_loads,
+                      wait_until)
 from test_revive import assert_same_threads_and_registers, gdb_view, proc_state, revived
 from test_revive import subreaper  # noqa: F401 (an autouse fixture: revived processes come here)
 
@@ -43,18 +43,8 @@ def compress(core, dest, codec):
 
 
 def load_segments(core):
-    """(vaddr, offset, filesz) of every PT_LOAD of an ELF64 little-endian core."""
-    data = core.read_bytes()
-    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1
-    phoff, = struct.unpack_from("<Q", data, 32)
-    phentsize, phnum = struct.unpack_from("<HH", data, 54)
-    segs = []
-    for i in range(phnum):
-        p_type, _, p_offset, p_vaddr, _, p_filesz = struct.unpack_from("<IIQQQQ", data,
-                                                                       phoff + i * phentsize)
-        if p_type == 1:
-            segs.append((p_vaddr, p_offset, p_filesz))
-    return data, segs
+    """The core's bytes, and (vaddr, offset, filesz) of every PT_LOAD (conftest.pt_loads)."""
+    return core.read_bytes(), [(l.vaddr, l.offset, l.filesz) for l in pt_loads(core)]
 
 
 def core_bytes(core, addr, n):

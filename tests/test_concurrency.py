@@ -17,14 +17,13 @@ import json
 import os
 import random
 import re
-import struct
 import threading
 import time
 
 import pytest
 
 from conftest import (ASAN_COREFS, COREFS, PROGS, TSAN_COREFS, build_prog, corefs_cat, crash,
-                      force_unmount, mounted)
+                      force_unmount, mounted, pt_loads)
 
 DAEMONS = {"plain": COREFS, "asan": ASAN_COREFS, "tsan": TSAN_COREFS}
 NWORKERS = 3            # bt_threads' worker threads: 4 threads in each core
@@ -206,32 +205,13 @@ def test_threads_share_one_fd_of_each_snapshot_file(daemon, cores, tmp_path):
 MEM_THREADS = 8
 MEM_ROUNDS = 2000       # per thread
 
-def elf_loads(core):
-    """(p_offset, p_vaddr, p_filesz) of each PT_LOAD with bytes in the file, read with struct
-    from an ELF64 little-endian core (PN_XNUM: the count is section 0's sh_info)."""
-    with open(core, "rb") as f:
-        ehdr = f.read(64)
-        assert ehdr[:4] == b"\x7fELF" and ehdr[4] == 2 and ehdr[5] == 1
-        phoff, shoff = struct.unpack_from("<QQ", ehdr, 32)
-        phentsize, phnum = struct.unpack_from("<HH", ehdr, 54)
-        if phnum == 0xffff:
-            f.seek(shoff + 44)
-            phnum, = struct.unpack("<I", f.read(4))
-        f.seek(phoff)
-        table = f.read(phentsize * phnum)
-    out = []
-    for i in range(phnum):
-        p_type, _, off, vaddr, _, filesz = struct.unpack_from("<IIQQQQ", table, i * phentsize)
-        if p_type == 1 and filesz and vaddr < 1 << 63:
-            out.append((off, vaddr, filesz))
-    return out
-
-
 def test_threads_read_mem_at_random(daemon, cores):
     """Threads share one fd of mem and pread() random ranges inside the core's segments: every
     read is the core file's bytes at that segment's offset."""
     core = cores[0]
-    loads = elf_loads(core)
+    # The segments with bytes in the file, below 2^63 (mem's offsets are signed).
+    loads = [(l.offset, l.vaddr, l.filesz) for l in pt_loads(core)
+             if l.filesz and l.vaddr < 1 << 63]
     data = core.read_bytes()
     weights = [filesz for _, _, filesz in loads]
     with mounted(core, corefs=daemon) as mnt:

@@ -21,12 +21,11 @@ import re
 import shutil
 import signal
 import stat
-import struct
 import subprocess
 
 import pytest
 
-from conftest import build_prog, crash, gcore_running, mounted
+from conftest import build_prog, crash, gcore_running, mounted, pt_loads
 
 LINKS = {
     "pie": ("-fPIE", "-pie"),
@@ -220,28 +219,6 @@ def smaps_flags(data):
     return flags
 
 
-def elf_loads(core):
-    """(vaddr, memsz, filesz) of every PT_LOAD of an ELF64 LSB core, read with struct: what the
-    core file itself says it holds, independently of corefs."""
-    with open(core, "rb") as f:
-        ehdr = f.read(64)
-        assert ehdr[:4] == b"\x7fELF" and ehdr[4] == 2 and ehdr[5] == 1
-        phoff, shoff = struct.unpack_from("<QQ", ehdr, 32)
-        phentsize, phnum = struct.unpack_from("<HH", ehdr, 54)
-        if phnum == 0xFFFF:    # PN_XNUM: the count is section header 0's sh_info
-            f.seek(shoff + 44)
-            phnum, = struct.unpack("<I", f.read(4))
-        f.seek(phoff)
-        table = f.read(phentsize * phnum)
-    loads = []
-    for i in range(phnum):
-        p_type, _, _, vaddr, _, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", table,
-                                                                    i * phentsize)
-        if p_type == 1:
-            loads.append((vaddr, memsz, filesz))
-    return loads
-
-
 def is_elf_file(path):
     try:
         with open(path, "rb") as f:
@@ -300,10 +277,10 @@ def expected_maps(w, got_lines):
     """The live maps as a core can show them: [(expected line or None, rule names applied)],
     one per live line, for corefs's lines as matched by start address."""
     live = maps_lines(w.live("maps"))
-    loads = elf_loads(w.core)
+    loads = pt_loads(w.core)
     ctx = {
         "vmflags": smaps_flags(w.live("smaps")),
-        "has_load": lambda m: any(v <= m.start < v + sz for v, sz, _ in loads),
+        "has_load": lambda m: any(l.vaddr <= m.start < l.vaddr + l.memsz for l in loads),
     }
     rules = MAPS_UNKNOWABLE + (GCORE_DIFFERENCES if w.gcore else [])
     by_start = {g.start: g for g in got_lines}
@@ -508,10 +485,10 @@ def test_core_json_mappings(witness):
     assert [(int(m["start"], 16), int(m["end"], 16), m["perms"], int(m["offset"], 16),
              m["path"] or "") for m in info["mappings"]] == \
         [(m.start, m.end, m.perms, m.offset, m.name) for m in maps]
-    loads = elf_loads(witness.core)
+    loads = pt_loads(witness.core)
     for m in info["mappings"]:
         start, end = int(m["start"], 16), int(m["end"], 16)
-        held = sum(filesz for vaddr, _, filesz in loads if start <= vaddr < end)
+        held = sum(l.filesz for l in loads if start <= l.vaddr < end)
         assert m["in_core_bytes"] == held, m
 
 

@@ -19,14 +19,13 @@ import shutil
 import signal
 import socket
 import stat
-import struct
 import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from conftest import PROJECT_ROOT, build_prog, crash, gcore_running, mounted
+from conftest import PROJECT_ROOT, build_prog, crash, gcore_running, mounted, pt_loads
 
 COREFS_PROC = PROJECT_ROOT / "contrib" / "corefs-proc"
 EXPORTER = shutil.which("prometheus-process-exporter") or "/usr/bin/prometheus-process-exporter"
@@ -158,26 +157,6 @@ def kb(value):
     return int(number) * 1024
 
 
-def elf_loads(core):
-    """(p_offset, p_vaddr, p_filesz, p_memsz) of each PT_LOAD, read from the core with struct."""
-    with open(core, "rb") as f:
-        ehdr = f.read(64)
-        phoff, shoff = struct.unpack_from("<QQ", ehdr, 32)
-        phentsize, phnum = struct.unpack_from("<HH", ehdr, 54)
-        if phnum == 0xFFFF:
-            f.seek(shoff + 44)
-            phnum, = struct.unpack("<I", f.read(4))
-        f.seek(phoff)
-        table = f.read(phentsize * phnum)
-    out = []
-    for i in range(phnum):
-        p_type, _, off, vaddr, _, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", table,
-                                                                       i * phentsize)
-        if p_type == 1:
-            out.append((off, vaddr, filesz, memsz))
-    return out
-
-
 def held_bytes(core, off, size):
     """Bytes of [off, off + size) of the file that are data, not holes (SEEK_DATA/SEEK_HOLE)."""
     fd = os.open(core, os.O_RDONLY)
@@ -218,10 +197,10 @@ def core_rss(d):
     kernel writes absent pages as holes), rounded up to pages; in a gcore core, its pages that
     are not all zeros (gdb writes an untouched page as zeros: README, smaps)."""
     if d.gcore:
-        return {vaddr: nonzero_bytes(d.core, off, vaddr, filesz)
-                for off, vaddr, filesz, _ in elf_loads(d.core)}
-    return {vaddr: -(-held_bytes(d.core, off, filesz) // PAGE) * PAGE
-            for off, vaddr, filesz, _ in elf_loads(d.core)}
+        return {l.vaddr: nonzero_bytes(d.core, l.offset, l.vaddr, l.filesz)
+                for l in pt_loads(d.core)}
+    return {l.vaddr: -(-held_bytes(d.core, l.offset, l.filesz) // PAGE) * PAGE
+            for l in pt_loads(d.core)}
 
 
 def mm_rss(d):

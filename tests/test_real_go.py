@@ -24,7 +24,6 @@ Oracles, all independent of corefs:
   goroutine's traceback ("pc=" of each frame, GOTRACEBACK=crash), which corefs's frames below
   the signal frame must end with.
 """
-import os
 import pathlib
 import re
 import signal

@@ -17,7 +17,6 @@ Oracles, all independent of corefs:
 * binutils' `nm -C`: the name of the symbol at the frame's function address (pc - offset).
 * the program's own functions, innermost first, as its source calls them.
 """
-import os
 import pathlib
 import re
 import signal

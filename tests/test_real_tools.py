@@ -17,7 +17,6 @@ PID namespace of its own:
 """
 import json
 import os
-import pathlib
 import re
 import shutil
 import subprocess

@@ -30,7 +30,8 @@ import time
 
 import pytest
 
-from conftest import COREFS, build_prog, corpus_files, crash, mounted, nobody_mount, wait_until
+from conftest import (COREFS, build_prog, corpus_files, crash, mounted, nobody_mount, pt_loads,
+                      wait_until)
 
 GDB = ["gdb", "-batch", "-nx", "-iex", "set debuginfod enabled off", "-ex", "set pagination off"]
 ATTACH = ["-ex", "handle SIGSTOP nostop noprint nopass"]
@@ -567,15 +568,7 @@ def test_gcore_of_the_revived_process_is_the_core(gcored, tmp_path):
 def segments(core):
     """[(vaddr, bytes)] of a core's PT_LOAD segments (ELF64 little-endian)."""
     data = pathlib.Path(core).read_bytes()
-    phoff, = struct.unpack_from("<Q", data, 32)
-    phentsize, phnum = struct.unpack_from("<HH", data, 54)
-    out = []
-    for i in range(phnum):
-        ptype, _, off, vaddr, _, filesz, _, _ = struct.unpack_from("<IIQQQQQQ", data,
-                                                                   phoff + i * phentsize)
-        if ptype == 1:
-            out.append((vaddr, data[off:off + filesz]))
-    return out
+    return [(l.vaddr, data[l.offset:l.offset + l.filesz]) for l in pt_loads(core)]
 
 
 def read_at(segs, vaddr, size):
