@@ -307,6 +307,22 @@ static void make_table(struct pair *pairs, size_t n, uint64_t pcbase, struct eh_
 	out->pcbase = pcbase;
 }
 
+/* The end of both builders: the table from the pairs collected, the file let go; true when the
+ * table has entries (else out is freed). */
+static bool finish_index(struct pair *pairs, size_t n, uint64_t pcbase, struct eh_index *out,
+			 Elf *elf, int fd)
+{
+	make_table(pairs, n, pcbase, out);
+	free(pairs);
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	if (!out->count)
+		eh_index_free(out);
+	return out->count > 0;
+}
+
 bool eh_index_build(const char *path, uint64_t bias, unsigned word, struct eh_index *out)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -328,15 +344,7 @@ bool eh_index_build(const char *path, uint64_t bias, unsigned word, struct eh_in
 		n = collect(&sec, word, &pairs);
 		out->segbase = sec.addr;
 	}
-	make_table(pairs, n, out->segbase, out);
-	free(pairs);
-	if (elf)
-		elf_end(elf);
-	if (fd >= 0)
-		close(fd);
-	if (!out->count)
-		eh_index_free(out);
-	return out->count > 0;
+	return finish_index(pairs, n, out->segbase, out, elf, fd);
 }
 
 /* Rewrite .debug_frame's records in place into .eh_frame's form (the sizes do not change): a
@@ -425,15 +433,7 @@ bool debug_frame_index_build(const char *path, const unsigned char *build_id, si
 		n = collect(&sec, word, &pairs);
 		out->segbase = addr;
 	}
-	make_table(pairs, n, pcbase, out);
-	free(pairs);
-	if (elf)
-		elf_end(elf);
-	if (fd >= 0)
-		close(fd);
-	if (!out->count)
-		eh_index_free(out);
-	return out->count > 0;
+	return finish_index(pairs, n, pcbase, out, elf, fd);
 }
 
 void eh_index_free(struct eh_index *idx)
