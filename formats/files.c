@@ -31,10 +31,11 @@ size_t elf_image_build_id(void *elfp, unsigned char *out, size_t outsz)
 	return elf_image_build_id_at(elfp, out, outsz, NULL);
 }
 
-size_t elf_image_build_id_at(void *elfp, unsigned char *out, size_t outsz, uint64_t *vaddr)
+size_t elf_image_note(void *elfp, const char *owner, uint32_t type, const unsigned char **desc,
+		      uint64_t *vaddr)
 {
 	Elf *elf = elfp;
-	size_t phnum;
+	size_t phnum, owner_size = strlen(owner) + 1;
 
 	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &phnum) != 0)
 		return 0;
@@ -51,19 +52,28 @@ size_t elf_image_build_id_at(void *elfp, unsigned char *out, size_t outsz, uint6
 		if (!d)
 			continue;
 		while (off < d->d_size && (next = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0) {
-			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-			    !memcmp((char *)d->d_buf + name_off, "GNU", 4) && nh.n_descsz > 0) {
-				size_t n = MIN((size_t)nh.n_descsz, outsz);
-
-				memcpy(out, (char *)d->d_buf + desc_off, n);
+			if (nh.n_type == type && nh.n_namesz == owner_size &&
+			    !memcmp((char *)d->d_buf + name_off, owner, owner_size) && nh.n_descsz > 0) {
+				*desc = (const unsigned char *)d->d_buf + desc_off;
 				if (vaddr)
 					*vaddr = ph.p_vaddr + desc_off;
-				return n;
+				return nh.n_descsz;
 			}
 			off = next;
 		}
 	}
 	return 0;
+}
+
+size_t elf_image_build_id_at(void *elfp, unsigned char *out, size_t outsz, uint64_t *vaddr)
+{
+	const unsigned char *desc;
+	size_t n = elf_image_note(elfp, "GNU", NT_GNU_BUILD_ID, &desc, vaddr);
+
+	n = MIN(n, outsz);
+	if (n)
+		memcpy(out, desc, n);
+	return n;
 }
 
 static char *join_sysroot(const char *sysroot, const char *path)

@@ -79,5 +79,10 @@ const char *disk_status_name(enum disk_file_status s);
 size_t elf_image_build_id(void *elf, unsigned char *out, size_t outsz);
 /* The same, and the link-time address of the build-id bytes (of the note's descriptor). */
 size_t elf_image_build_id_at(void *elf, unsigned char *out, size_t outsz, uint64_t *vaddr);
+/* The descriptor of the first note of owner and type in the image's PT_NOTE segments: *desc
+ * points into libelf's data of elf (valid until elf_end), *vaddr (may be NULL) gets its
+ * link-time address; returns its size, 0 when there is no such note. */
+size_t elf_image_note(void *elf, const char *owner, uint32_t type, const unsigned char **desc,
+		      uint64_t *vaddr);
 
 #endif

@@ -19,6 +19,7 @@
 #include "util.h"
 
 
+#define PACKAGE_MAX 4096	/* the longest packaging metadata note kept */
 #define HEAD_MAX (64 * 1024)	/* the most of an object read for its headers and notes */
 #define PHNUM_MAX 4096
 #define LINK_MAP_MAX 4096	/* entries walked before the list is taken for a loop */
@@ -96,9 +97,28 @@ fail:
 	return NULL;
 }
 
+/* The packaging metadata note's text (up to its first NUL), into pkg[PACKAGE_MAX + 1]; "" when
+ * there is none, or it is not text that fits. */
+static void package_note(Elf *elf, char *pkg)
+{
+	const unsigned char *desc;
+	size_t n = elf_image_note(elf, "FDO", NT_FDO_PACKAGING_METADATA, &desc, NULL);
+	const unsigned char *nul = n ? memchr(desc, 0, n) : NULL;
+	size_t len = nul ? (size_t)(nul - desc) : n;
+
+	pkg[0] = 0;
+	if (!len || len > PACKAGE_MAX)
+		return;
+	for (size_t i = 0; i < len; i++)
+		if (desc[i] < 0x20 && desc[i] != '\t' && desc[i] != '\n')
+			return;
+	memcpy(pkg, desc, len);
+	pkg[len] = 0;
+}
+
 /* Describe the object whose ELF header is mapped at header; false when it is not one. */
 static bool probe(const struct core *c, struct memory *mem, uint64_t header, struct module *m,
-		  uint64_t *dynamic)
+		  uint64_t *dynamic, char *pkg)
 {
 	unsigned char *img;
 	Elf *elf = open_image(c, mem, header, &img);
@@ -141,6 +161,7 @@ static bool probe(const struct core *c, struct memory *mem, uint64_t header, str
 	if (have_load) {
 		m->build_id_len = elf_image_build_id_at(elf, m->build_id, sizeof(m->build_id),
 							&id_vaddr);
+		package_note(elf, pkg);
 		if (m->build_id_len)
 			m->build_id_addr = m->bias + id_vaddr;
 		if (m->eh_frame_hdr)
@@ -176,10 +197,11 @@ static struct module *add(const struct core *c, struct memory *mem, struct found
 {
 	struct module m, *slot;
 	uint64_t dyn;
+	char pkg[PACKAGE_MAX + 1] = "";
 
 	if (!dynamic)
 		dynamic = &dyn;
-	if (!probe(c, mem, header, &m, dynamic) || overlaps(f->mods, m.start, m.end))
+	if (!probe(c, mem, header, &m, dynamic, pkg) || overlaps(f->mods, m.start, m.end))
 		return NULL;
 	if (f->mods->n == f->cap) {
 		size_t cap = f->cap ? 2 * f->cap : 16;
@@ -194,13 +216,25 @@ static struct module *add(const struct core *c, struct memory *mem, struct found
 	}
 	m.kind = kind;
 	m.name = strdup(name);
-	if (!m.name) {
+	m.package = pkg[0] ? strdup(pkg) : NULL;
+	if (!m.name || (pkg[0] && !m.package)) {
+		free(m.name);
+		free(m.package);
 		f->oom = true;
 		return NULL;
 	}
 	slot = &f->mods->m[f->mods->n++];
 	*slot = m;
 	return slot;
+}
+
+/* Forget the module add() made last. */
+static void drop_last(struct found *f)
+{
+	struct module *m = &f->mods->m[--f->mods->n];
+
+	free(m->name);
+	free(m->package);
 }
 
 static bool holds(const struct module *m, uint64_t addr)
@@ -287,8 +321,7 @@ static void from_link_map(const struct core *c, struct memory *mem,
 	if (!main_obj)
 		return;
 	if (!holds(main_obj, layout->phdr)) {
-		free(main_obj->name);
-		f->mods->n--;
+		drop_last(f);
 		return;
 	}
 	w = c->elf_class == ELFCLASS64 ? 8 : 4;
@@ -308,8 +341,7 @@ static void from_link_map(const struct core *c, struct memory *mem,
 			/* Shared objects are linked at 0: l_addr is where their header is. */
 			m = add(c, mem, f, l_addr, name, MODULE_LIB, &dyn);
 			if (m && dyn != l_ld) {
-				free(m->name);
-				f->mods->n--;
+				drop_last(f);
 			}
 		}
 		free(name);
@@ -348,8 +380,10 @@ int modules_find(const struct core *c, struct memory *mem, const struct disk_fil
 
 void modules_free(struct modules *mods)
 {
-	for (size_t i = 0; i < mods->n; i++)
+	for (size_t i = 0; i < mods->n; i++) {
 		free(mods->m[i].name);
+		free(mods->m[i].package);
+	}
 	free(mods->m);
 	memset(mods, 0, sizeof(*mods));
 }

@@ -32,6 +32,10 @@ struct module {
 	unsigned char build_id[64];
 	size_t build_id_len;	/* 0: none found */
 	uint64_t build_id_addr;	/* where the build-id bytes are loaded */
+	/* The FDO packaging metadata note (owner "FDO", NT_FDO_PACKAGING_METADATA): a JSON object
+	 * (type, name, version, architecture, os, ...) as the linker's --package-metadata wrote it;
+	 * NULL when the object has none, or one that is not text of at most PACKAGE_MAX bytes. */
+	char *package;
 	uint64_t eh_frame_hdr;	/* PT_GNU_EH_FRAME, loaded; 0 when there is none */
 	uint64_t eh_frame_hdr_size;
 };

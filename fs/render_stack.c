@@ -174,6 +174,18 @@ static const char *kind_name(enum module_kind k)
 	return k == MODULE_EXE ? "exe" : k == MODULE_VDSO ? "vdso" : "library";
 }
 
+/* The packaging metadata note as systemd-coredump shows it: its JSON object; the text itself
+ * when it is not one (nothing the note says is hidden); null when the object has no note. */
+static cJSON *package_json(const char *text)
+{
+	cJSON *o = text ? cJSON_Parse(text) : NULL;
+
+	if (o && cJSON_IsObject(o))
+		return o;
+	cJSON_Delete(o);
+	return text ? cJSON_CreateString(text) : cJSON_CreateNull();
+}
+
 cJSON *json_modules(const struct process *v)
 {
 	const struct modules *mods = unwinder_modules(v->unwinder);
@@ -207,6 +219,7 @@ cJSON *json_modules(const struct process *v)
 			cJSON_AddNullToObject(o, "symbols");
 		cJSON_AddItemToObject(o, "eh_frame_hdr", m->eh_frame_hdr ? hex(m->eh_frame_hdr) :
 								  cJSON_CreateNull());
+		cJSON_AddItemToObject(o, "package", package_json(m->package));
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;
