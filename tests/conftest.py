@@ -58,7 +58,7 @@ def corpus_dir(tmp_path_factory):
 
 # --- what a core file says of itself, read without corefs ----------------------------------------
 
-Load = collections.namedtuple("Load", "offset vaddr filesz memsz")
+Load = collections.namedtuple("Load", "offset vaddr filesz memsz flags")
 
 
 def pt_loads(core):
@@ -77,10 +77,10 @@ def pt_loads(core):
         table = f.read(phentsize * phnum)
     out = []
     for i in range(phnum):
-        p_type, _, off, vaddr, _, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", table,
-                                                                       i * phentsize)
+        p_type, flags, off, vaddr, _, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", table,
+                                                                           i * phentsize)
         if p_type == 1:
-            out.append(Load(off, vaddr, filesz, memsz))
+            out.append(Load(off, vaddr, filesz, memsz, flags))
     return out
 
 
