@@ -26,6 +26,19 @@ const char *disk_status_name(enum disk_file_status s)
 	return "unknown";
 }
 
+const char *disk_source_name(enum disk_source s)
+{
+	switch (s) {
+	case SOURCE_NONE: return NULL;
+	case SOURCE_PATH: return "local";
+	case SOURCE_SYSROOT: return "sysroot";
+	case SOURCE_EXE: return "exe";
+	case SOURCE_SEARCH: return "search-path";
+	case SOURCE_DEBUGINFOD: return "debuginfod";
+	}
+	return NULL;
+}
+
 size_t elf_image_build_id(void *elfp, unsigned char *out, size_t outsz)
 {
 	return elf_image_build_id_at(elfp, out, outsz, NULL);
@@ -155,18 +168,39 @@ static void compare_first_page(struct disk_file *d, const unsigned char *page, s
 	set_status(d, DISK_SAME, "its 0x%zx bytes match the core's copy, zeros after them", n);
 }
 
+/* What the core holds of d's first page: where it is mapped, the bytes (*page, malloc'd, *got of
+ * them; NULL when none), and the build-id in them. */
+static void core_side(const struct core *c, struct disk_file *d, unsigned char **page, ssize_t *got)
+{
+	Elf *elf;
+
+	d->header_addr = header_address(c, d->path);
+	*page = d->header_addr ? malloc(HEADER_BYTES) : NULL;
+	*got = *page ? core_read_mem(c, d->header_addr, *page, HEADER_BYTES) : 0;
+	d->core_build_id_len = 0;
+	if (*got >= 4 && !memcmp(*page, "\177ELF", 4)) {
+		elf = elf_memory((char *)*page, (size_t)*got);
+		d->core_build_id_len = elf_image_build_id(elf, d->core_build_id, sizeof(d->core_build_id));
+		if (elf)
+			elf_end(elf);
+	}
+}
+
 /* Whether the file at d->disk_path is the one the core mapped as d->path: d's status, why and
- * what the file says of itself. */
+ * what the file says of itself (and what the core says of it, also when it is missing: the
+ * build-id it is fetched by). */
 static void check_one(const struct core *c, const struct stat *core_st, struct disk_file *d)
 {
 	struct stat st;
-	unsigned char *page = NULL, *file_page = NULL;
+	unsigned char *page, *file_page = NULL;
 	ssize_t got, fgot;
 	int fd;
 	Elf *elf;
 
+	core_side(c, d, &page, &got);
 	if (stat(d->disk_path, &st) < 0) {
 		set_status(d, DISK_MISSING, "%s: %s", d->disk_path, strerror(errno));
+		free(page);
 		return;
 	}
 	d->dev = st.st_dev;
@@ -174,11 +208,13 @@ static void check_one(const struct core *c, const struct stat *core_st, struct d
 	d->size = (uint64_t)st.st_size;
 	if (!S_ISREG(st.st_mode)) {
 		set_status(d, DISK_PRESUMED, "not a regular file, nothing to compare");
+		free(page);
 		return;
 	}
 	fd = open(d->disk_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		set_status(d, DISK_MISSING, "%s: %s", d->disk_path, strerror(errno));
+		free(page);
 		return;
 	}
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -186,15 +222,6 @@ static void check_one(const struct core *c, const struct stat *core_st, struct d
 	if (elf)
 		elf_end(elf);
 
-	d->header_addr = header_address(c, d->path);
-	page = d->header_addr ? malloc(HEADER_BYTES) : NULL;
-	got = page ? core_read_mem(c, d->header_addr, page, HEADER_BYTES) : 0;
-	if (got >= 4 && !memcmp(page, "\177ELF", 4)) {
-		elf = elf_memory((char *)page, (size_t)got);
-		d->core_build_id_len = elf_image_build_id(elf, d->core_build_id, sizeof(d->core_build_id));
-		if (elf)
-			elf_end(elf);
-	}
 	if (d->core_build_id_len) {
 		if (d->build_id_len == d->core_build_id_len &&
 		    !memcmp(d->build_id, d->core_build_id, d->build_id_len))
@@ -227,33 +254,6 @@ static bool never_on_disk(const char *path)
 		if (!strncmp(path, prefixes[i], strlen(prefixes[i])))
 			return true;
 	return false;
-}
-
-/* One sentence in out->problems for a mapped file that is missing here or is not the mapped
- * one: its text, tables and symbols are not there to read.  0, or -1 when out of memory. */
-static int add_problem(struct disk_files *out, const struct disk_file *d)
-{
-	char *s, **p;
-	int r;
-
-	if (disk_file_usable(d) || never_on_disk(d->path))
-		return 0;
-	if (d->status == DISK_MISSING)
-		r = asprintf(&s, "missing: mapped file %s (%s%s)", d->path, d->given ? "--exe " : "",
-			     d->why ? d->why : "");
-	else
-		r = asprintf(&s, "different: mapped file %s is not the file at %s (%s)", d->path,
-			     d->disk_path, d->why ? d->why : "");
-	if (r < 0)
-		return -1;
-	p = realloc(out->problems, (out->nproblems + 1) * sizeof(*p));
-	if (!p) {
-		free(s);
-		return -1;
-	}
-	out->problems = p;
-	out->problems[out->nproblems++] = s;
-	return 0;
 }
 
 /* A file of the search path by d's base name (without the kernel's " (deleted)"), checked as the
@@ -320,6 +320,7 @@ static int search(const struct core *c, const struct stat *core_st, const char *
 			free(d->disk_path);
 			free(d->why);
 			t.given = d->given;
+			t.source = SOURCE_SEARCH;
 			*d = t;
 			return add_why(d, "found by its name in the search path");
 		}
@@ -344,10 +345,18 @@ static int find_one(const struct core *c, const struct stat *core_st,
 	d->disk_path = d->given ? strdup(where->exe) : join_sysroot(where->sysroot, d->path);
 	if (!d->disk_path)
 		return -1;
-	if (!d->given && ends_with(d->path, " (deleted)"))
+	if (!d->given && ends_with(d->path, " (deleted)")) {
+		unsigned char *page;
+		ssize_t got;
+
+		core_side(c, d, &page, &got);
+		free(page);
 		set_status(d, DISK_MISSING, "deleted before the dump");
-	else
+	} else
 		check_one(c, core_st, d);
+	if (disk_file_usable(d))
+		d->source = d->given ? SOURCE_EXE : where->sysroot && *where->sysroot ? SOURCE_SYSROOT :
+			    SOURCE_PATH;
 	if (disk_file_usable(d) || !where->search || never_on_disk(d->path))
 		return 0;
 	return search(c, core_st, where->search, d);
@@ -366,7 +375,9 @@ int disk_files_check(const struct core *c, const struct file_lookup *where,
 	memset(out, 0, sizeof(*out));
 	out->of_mapping = calloc(c->nfiles ? c->nfiles : 1, sizeof(size_t));
 	out->files = calloc(c->nfiles ? c->nfiles : 1, sizeof(*out->files));
-	if (!out->of_mapping || !out->files)
+	out->fetched = calloc(c->nfiles ? c->nfiles : 1, sizeof(*out->fetched));
+	out->fetcher = fetcher_new(where->sysroot, !where->no_debuginfod, where->progress);
+	if (!out->of_mapping || !out->files || !out->fetched || !out->fetcher)
 		goto oom;
 	if (fstat(c->fd, &core_st) < 0)
 		memset(&core_st, 0, sizeof(core_st));
@@ -383,8 +394,7 @@ int disk_files_check(const struct core *c, const struct file_lookup *where,
 		/* --exe: the core's executable is looked for there, and checked the same way. */
 		out->files[j].given = exe_path && !strcmp(c->files[i].path, exe_path);
 		out->nfiles++;
-		if (find_one(c, &core_st, where, &out->files[j]) < 0 ||
-		    add_problem(out, &out->files[j]) < 0)
+		if (find_one(c, &core_st, where, &out->files[j]) < 0)
 			goto oom;
 	}
 	return 0;
@@ -393,15 +403,28 @@ oom:
 	return -1;
 }
 
+void disk_files_arm(const struct disk_files *df)
+{
+	fetcher_arm(df->fetcher);
+}
+
+static void disk_file_free(struct disk_file *d)
+{
+	free(d->disk_path);
+	free(d->why);
+}
+
 void disk_files_free(struct disk_files *df)
 {
 	for (size_t i = 0; i < df->nfiles; i++) {
-		free(df->files[i].disk_path);
-		free(df->files[i].why);
+		disk_file_free(&df->files[i]);
+		if (df->fetched && df->fetched[i]) {
+			disk_file_free(df->fetched[i]);
+			free(df->fetched[i]);
+		}
 	}
-	for (size_t i = 0; i < df->nproblems; i++)
-		free(df->problems[i]);
-	free(df->problems);
+	free(df->fetched);
+	fetcher_free(df->fetcher);
 	free(df->files);
 	free(df->of_mapping);
 	memset(df, 0, sizeof(*df));
@@ -415,4 +438,164 @@ const struct disk_file *disk_file_of(const struct core *c, const struct disk_fil
 	if (!df->files || i >= c->nfiles)
 		return NULL;
 	return &df->files[df->of_mapping[i]];
+}
+
+/* Whether a file missing or different here can be fetched: the core gives its build-id. */
+static bool fetchable(const struct disk_files *df, const struct disk_file *d, size_t *i)
+{
+	if (!d || disk_file_usable(d) || d < df->files || d >= df->files + df->nfiles)
+		return false;
+	*i = (size_t)(d - df->files);
+	return d->core_build_id_len > 0 && !never_on_disk(d->path) && df->fetcher &&
+	       fetcher_remote(df->fetcher);
+}
+
+/* The record of the file fetched for d (e: its fetch, done), made once and kept. */
+static const struct disk_file *fetched_record(const struct disk_files *df, const struct disk_file *d,
+					      size_t i, const struct fetch *e)
+{
+	struct disk_file *r = __atomic_load_n(&df->fetched[i], __ATOMIC_ACQUIRE), *none = NULL;
+	struct stat st;
+
+	if (r)
+		return r;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	*r = *d;
+	r->disk_path = strdup(e->path);
+	r->why = NULL;
+	r->given = false;
+	set_status(r, DISK_SAME, "build-id matches the core's; %s", e->why ? e->why : "fetched");
+	r->source = SOURCE_DEBUGINFOD;
+	r->url = e->url;
+	memcpy(r->build_id, d->core_build_id, d->core_build_id_len);
+	r->build_id_len = d->core_build_id_len;
+	if (r->disk_path && stat(r->disk_path, &st) == 0) {
+		r->dev = st.st_dev;
+		r->ino = st.st_ino;
+		r->size = (uint64_t)st.st_size;
+	}
+	if (!r->disk_path || !r->why) {
+		disk_file_free(r);
+		free(r);
+		return NULL;
+	}
+	if (!__atomic_compare_exchange_n(&df->fetched[i], &none, r, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		disk_file_free(r);
+		free(r);
+		return none;
+	}
+	return r;
+}
+
+const struct disk_file *disk_file_resolve(const struct disk_files *df, const struct disk_file *d)
+{
+	const struct fetch *e;
+	struct disk_file *r;
+	size_t i;
+
+	if (disk_file_usable(d))
+		return d;
+	if (!fetchable(df, d, &i))
+		return NULL;
+	if ((r = __atomic_load_n(&df->fetched[i], __ATOMIC_ACQUIRE)))
+		return r;
+	e = fetcher_get(df->fetcher, FETCH_EXECUTABLE, d->core_build_id, d->core_build_id_len,
+			d->path);
+	return e && e->state == FETCH_DONE ? fetched_record(df, d, i, e) : NULL;
+}
+
+const struct disk_file *disk_file_now(const struct disk_files *df, const struct disk_file *d)
+{
+	size_t i;
+
+	if (disk_file_usable(d))
+		return d;
+	return fetchable(df, d, &i) ? __atomic_load_n(&df->fetched[i], __ATOMIC_ACQUIRE) : NULL;
+}
+
+enum fetch_state disk_file_fetch_state(const struct disk_files *df, const struct disk_file *d,
+				       const struct fetch **out)
+{
+	size_t i;
+
+	*out = NULL;
+	if (!fetchable(df, d, &i))
+		return FETCH_OFF;
+	return fetcher_peek(df->fetcher, FETCH_EXECUTABLE, d->core_build_id, d->core_build_id_len,
+			    out);
+}
+
+const char *disk_debuginfo(const struct disk_files *df, const unsigned char *id, size_t len,
+			   const char *label)
+{
+	const struct fetch *e = df ? fetcher_get(df->fetcher, FETCH_DEBUGINFO, id, len, label) : NULL;
+
+	return e && e->state == FETCH_DONE ? e->path : NULL;
+}
+
+const char *disk_file_status_now(const struct disk_files *df, const struct disk_file *d)
+{
+	const struct disk_file *now = disk_file_now(df, d);
+	const struct fetch *e;
+
+	if (now)
+		return now->source == SOURCE_DEBUGINFOD ? "fetched" : disk_status_name(now->status);
+	switch (disk_file_fetch_state(df, d, &e)) {
+	case FETCH_PENDING:
+	case FETCH_RUNNING:
+		return "pending";
+	default:
+		return disk_status_name(d->status);
+	}
+}
+
+/* The sentence for d, missing or different and not fetched; NULL when it has none. */
+static char *problem_of(const struct disk_files *df, const struct disk_file *d)
+{
+	const struct fetch *e;
+	enum fetch_state st;
+	char *s, *more = NULL;
+	int r;
+
+	if (disk_file_now(df, d) || never_on_disk(d->path))
+		return NULL;
+	st = disk_file_fetch_state(df, d, &e);
+	if (st == FETCH_FAILED && e)
+		r = asprintf(&more, "; debuginfod: %s", e->why ? e->why : "failed");
+	else if (st == FETCH_PENDING)
+		r = asprintf(&more, "; to be fetched from debuginfod on first need");
+	else if (st == FETCH_RUNNING)
+		r = asprintf(&more, "; being fetched from debuginfod");
+	else
+		r = 0;
+	if (r < 0)
+		return NULL;
+	if (d->status == DISK_MISSING)
+		r = asprintf(&s, "missing: mapped file %s (%s%s)%s", d->path, d->given ? "--exe " : "",
+			     d->why ? d->why : "", more ? more : "");
+	else
+		r = asprintf(&s, "different: mapped file %s is not the file at %s (%s)%s", d->path,
+			     d->disk_path, d->why ? d->why : "", more ? more : "");
+	free(more);
+	return r < 0 ? NULL : s;
+}
+
+char **disk_files_problems(const struct disk_files *df, size_t *n)
+{
+	char **out = calloc(df->nfiles ? df->nfiles : 1, sizeof(*out));
+
+	*n = 0;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < df->nfiles; i++)
+		if ((out[*n] = problem_of(df, &df->files[i])))
+			(*n)++;
+	if (!*n) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }

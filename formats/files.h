@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "core.h"
+#include "fetch.h"
 
 enum disk_file_status {
 	DISK_SAME,		/* proven: build-id or header bytes match */
@@ -20,11 +21,23 @@ enum disk_file_status {
 	DISK_MISSING,		/* deleted before the dump, or absent here */
 };
 
+/* Where a usable file was found. */
+enum disk_source {
+	SOURCE_NONE,		/* nowhere: not usable */
+	SOURCE_PATH,		/* at its path */
+	SOURCE_SYSROOT,		/* at its path under --sysroot */
+	SOURCE_EXE,		/* the executable given with --exe */
+	SOURCE_SEARCH,		/* by its name in --search-path */
+	SOURCE_DEBUGINFOD,	/* fetched by its build-id from a debuginfod server */
+};
+
 struct disk_file {
 	const char *path;	/* as NT_FILE names it */
 	char *disk_path;	/* where it was found, else where it was first looked for */
 	bool given;		/* looked for first at the executable given with --exe */
 	enum disk_file_status status;
+	enum disk_source source;	/* SOURCE_NONE unless usable */
+	const char *url;	/* SOURCE_DEBUGINFOD: the server's URL */
 	char *why;		/* one sentence: how the status was decided */
 	dev_t dev;
 	ino_t ino;
@@ -37,12 +50,12 @@ struct disk_file {
 };
 
 struct disk_files {
-	struct disk_file *files;	/* one per distinct NT_FILE path */
+	struct disk_file *files;	/* one per distinct NT_FILE path, as found here */
 	size_t nfiles;
 	size_t *of_mapping;	/* for each c->files[i]: index into files */
-	char **problems;	/* one sentence per file missing or different (not those that are
-				 * never on a disk: /dev/, SysV shm, memfd) */
-	size_t nproblems;
+	/* Files found by build-id (fetch.h), on first need; through a const model too. */
+	struct fetcher *fetcher;
+	struct disk_file **fetched;	/* per file: what was fetched for it (set once) */
 };
 
 /* Where the mapped files are looked for, as gdb's sysroot, exec-file and solib-search-path.
@@ -54,13 +67,43 @@ struct file_lookup {
 	const char *sysroot;	/* NULL or "": / */
 	const char *exe;	/* NULL, or the file to take for the core's executable (core_exe_path) */
 	const char *search;	/* NULL, or directories separated by ':' */
+	bool no_debuginfod;	/* never ask debuginfod servers (--no-debuginfod) */
+	bool progress;		/* say on stderr what is fetched (-f, -d) */
 };
 
 /* Look up every file the core mapped (where may be NULL: every file at its path).  Never fails
- * on a missing or different file (that is a status and a problem); -1 only when out of memory. */
+ * on a missing or different file (that is a status and a problem); -1 only when out of memory.
+ * Nothing is fetched until disk_files_arm(). */
 int disk_files_check(const struct core *c, const struct file_lookup *where,
 		     struct disk_files *out);
+void disk_files_arm(const struct disk_files *df);
 void disk_files_free(struct disk_files *df);
+
+/* The file to read for d: d when it is usable here; else, when the core gives d's build-id, the
+ * file a debuginfod server has of that build-id, fetched on this first need (others needing it
+ * wait for that one fetch; a failure is kept); NULL when there is none.  d may be NULL. */
+const struct disk_file *disk_file_resolve(const struct disk_files *df, const struct disk_file *d);
+/* The same, fetching nothing: what is known now. */
+const struct disk_file *disk_file_now(const struct disk_files *df, const struct disk_file *d);
+/* Where fetching d stands (FETCH_OFF when it is usable here or cannot be fetched); its result,
+ * once there is one, in *out. */
+enum fetch_state disk_file_fetch_state(const struct disk_files *df, const struct disk_file *d,
+				       const struct fetch **out);
+
+/* d's state in one word, as known now: "same", "presumed", "different", "missing"; "fetched"
+ * (from a debuginfod server, its build-id the core's); "pending" (not here; a server will be
+ * asked on first need, or is being asked). */
+const char *disk_file_status_now(const struct disk_files *df, const struct disk_file *d);
+
+/* The separate debug file of this build-id (label names the object in progress lines): on this
+ * machine under the sysroot, else fetched (fetch.h); NULL when there is none. */
+const char *disk_debuginfo(const struct disk_files *df, const unsigned char *id, size_t len,
+			   const char *label);
+
+/* One sentence per file missing or different and not fetched (not those that are never on a
+ * disk: /dev/, SysV shm, memfd), as things stand now: a malloc'd array of malloc'd strings,
+ * *n of them; NULL when there are none or out of memory. */
+char **disk_files_problems(const struct disk_files *df, size_t *n);
 
 /* The disk file behind NT_FILE entry f, or NULL. */
 const struct disk_file *disk_file_of(const struct core *c, const struct disk_files *df,
@@ -73,6 +116,8 @@ static inline bool disk_file_usable(const struct disk_file *d)
 }
 
 const char *disk_status_name(enum disk_file_status s);
+/* "local", "sysroot", "exe", "search-path", "debuginfod"; NULL for SOURCE_NONE. */
+const char *disk_source_name(enum disk_source s);
 
 /* GNU build-id of an ELF image held in memory (elf_memory) or a file; returns its length, 0 when
  * it has none.  The image may be only the first pages of the file. */

@@ -38,14 +38,14 @@ void memory_free(struct memory *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static int file_fd(struct memory *m, const struct disk_file *d)
+/* The fd of file i of m->files, read at path (the file found here, or fetched for it). */
+static int file_fd(struct memory *m, size_t i, const char *path)
 {
-	size_t i = (size_t)(d - m->files->files);
 	int fd;
 
 	pthread_mutex_lock(&m->lock);
 	if (m->fds[i] == FD_UNOPENED) {
-		m->fds[i] = open(d->disk_path, O_RDONLY | O_CLOEXEC);
+		m->fds[i] = open(path, O_RDONLY | O_CLOEXEC);
 		if (m->fds[i] < 0)
 			m->fds[i] = FD_FAILED;
 	}
@@ -54,9 +54,10 @@ static int file_fd(struct memory *m, const struct disk_file *d)
 	return fd;
 }
 
-/* The file behind addr and the offset in it, when its bytes may fill in for the core's. */
+/* The file behind addr and the offset in it, when its bytes may fill in for the core's: the
+ * one found here, or the one fetched for it on this first need (files.h); *i its index. */
 static const struct disk_file *fill_file(struct memory *m, uint64_t addr, const struct core_segment *s,
-					 uint64_t *off, uint64_t *limit)
+					 uint64_t *off, uint64_t *limit, size_t *i)
 {
 	const struct core_mapped_file *f;
 	const struct disk_file *d;
@@ -68,7 +69,11 @@ static const struct disk_file *fill_file(struct memory *m, uint64_t addr, const 
 	if (s && addr - s->vaddr < s->filesz)
 		return NULL;
 	d = disk_file_of(m->core, m->files, f);
-	if (!disk_file_usable(d))
+	if (!d)
+		return NULL;
+	*i = (size_t)(d - m->files->files);
+	d = disk_file_resolve(m->files, d);
+	if (!d)
 		return NULL;
 	*off = f->offset + (addr - f->start);
 	*limit = f->end - addr;
@@ -83,12 +88,13 @@ enum mem_source memory_source(struct memory *m, uint64_t addr, uint64_t *run)
 	const struct core_segment *s = core_segment_at(c, addr);
 	const struct disk_file *d;
 	uint64_t off, limit, next;
+	size_t i;
 
 	if (s && addr - s->vaddr < s->avail) {
 		*run = s->avail - (addr - s->vaddr);
 		return MEM_CORE;
 	}
-	if ((d = fill_file(m, addr, s, &off, &limit))) {
+	if ((d = fill_file(m, addr, s, &off, &limit, &i))) {
 		uint64_t page = c->file_page_size ? c->file_page_size : 4096;
 		uint64_t eof_page_end = (d->size + page - 1) / page * page;
 
@@ -128,6 +134,7 @@ ssize_t memory_read(struct memory *m, uint64_t addr, void *buf, size_t len)
 		size_t n;
 		ssize_t r = 0;
 		const struct disk_file *d;
+		size_t i;
 		int fd;
 
 		if (a < addr)
@@ -146,8 +153,8 @@ ssize_t memory_read(struct memory *m, uint64_t addr, void *buf, size_t len)
 			break;
 		case MEM_FILE:
 			n = (size_t)MIN(run, (uint64_t)(len - done));
-			d = fill_file(m, a, core_segment_at(m->core, a), &off, &limit);
-			fd = d ? file_fd(m, d) : FD_FAILED;
+			d = fill_file(m, a, core_segment_at(m->core, a), &off, &limit, &i);
+			fd = d ? file_fd(m, i, d->disk_path) : FD_FAILED;
 			if (fd < 0)
 				return done ? (ssize_t)done : (errno = EIO, -1);
 			r = pread_full(fd, (char *)buf + done, n, off);

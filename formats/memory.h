@@ -1,6 +1,7 @@
 /* formats/memory.h — the process's memory as a live process would show it: the bytes the core
  * holds, and, for file-backed mappings the core left out (the kernel dumps no unmodified file
- * text; gcore omits it too), the bytes of the mapped file when it is the very file (files.h).
+ * text; gcore omits it too), the bytes of the mapped file when it is the very file (files.h),
+ * found here or fetched by its build-id on the first read that needs it (disk_file_resolve).
  *
  * Everything that reads memory (mem, cmdline/environ recovery, the unwinder) goes through
  * memory_read(), so they all agree on which bytes exist. */

@@ -363,6 +363,7 @@ int modules_find(const struct core *c, struct memory *mem, const struct disk_fil
 	uint64_t vdso;
 
 	memset(out, 0, sizeof(*out));
+	out->df = df;
 	if (core_auxv(c, AT_SYSINFO_EHDR, &vdso) && vdso)
 		add(c, mem, &f, vdso, "[vdso]", MODULE_VDSO, NULL);
 	if (c->nfiles)
@@ -404,16 +405,18 @@ const struct module *module_at(const struct modules *mods, uint64_t addr)
 	return lo && addr < mods->m[lo - 1].end ? &mods->m[lo - 1] : NULL;
 }
 
-const char *module_status(const struct module *m)
+const char *module_status(const struct modules *mods, const struct module *m)
 {
 	if (m->kind == MODULE_VDSO)
 		return "core";
 	if (!m->disk)
 		return "unchecked";
-	return disk_status_name(m->disk->status);
+	return disk_file_status_now(mods->df, m->disk);
 }
 
-bool module_file_usable(const struct module *m)
+const struct disk_file *module_file(const struct modules *mods, const struct module *m)
 {
-	return m->disk && disk_file_usable(m->disk);
+	if (!mods->df)
+		return disk_file_usable(m->disk) ? m->disk : NULL;
+	return disk_file_resolve(mods->df, m->disk);
 }

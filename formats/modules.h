@@ -43,6 +43,7 @@ struct module {
 struct modules {
 	struct module *m;	/* sorted by start */
 	size_t n;
+	const struct disk_files *df;	/* what the modules' disk records belong to */
 };
 
 /* Find the loaded objects (the executable of a core without NT_FILE where layout puts it).  Returns -1 only when out of memory (an object whose headers cannot
@@ -54,12 +55,15 @@ void modules_free(struct modules *mods);
 /* The object whose [start, end) holds addr, or NULL. */
 const struct module *module_at(const struct modules *mods, uint64_t addr);
 
-/* Whether the file matches: "same", "presumed", "different", "missing" (files.h), "core" for the
- * vDSO (its image is in the core, there is no file), "unchecked" for objects NT_FILE does not
- * name (no file was looked up). */
-const char *module_status(const struct module *m);
+/* Whether the file matches, as known now (nothing is fetched): "same", "presumed", "different",
+ * "missing" (files.h), "fetched" (from a debuginfod server, its build-id the core's), "pending"
+ * (not here; a debuginfod server will be asked on first need), "core" for the vDSO (its image
+ * is in the core, there is no file), "unchecked" for objects NT_FILE does not name (no file was
+ * looked up). */
+const char *module_status(const struct modules *mods, const struct module *m);
 
-/* Whether the module's file on disk may be read for what the core lacks (tables, symbols). */
-bool module_file_usable(const struct module *m);
+/* The module's file to read for what the core lacks (tables, symbols): found here, or fetched
+ * on this first need (disk_file_resolve); NULL when there is none. */
+const struct disk_file *module_file(const struct modules *mods, const struct module *m);
 
 #endif

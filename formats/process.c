@@ -56,8 +56,7 @@ int process_init(struct process *p, const struct core *c, const struct file_look
 	procargs_find(p->facts, c, args);
 	exe_layout_find(c, p->facts, vm, args, &p->layout);
 	p->unwinder = calloc(1, sizeof(*p->unwinder));
-	if (!p->unwinder || unwinder_init(p->unwinder, c, df, p->facts, &p->layout,
-					   where ? where->sysroot : NULL) < 0) {
+	if (!p->unwinder || unwinder_init(p->unwinder, c, df, p->facts, &p->layout) < 0) {
 		free(p->unwinder);
 		p->unwinder = NULL;
 		goto oom;
@@ -65,6 +64,8 @@ int process_init(struct process *p, const struct core *c, const struct file_look
 	p->resident = resident_new(c);
 	if (!p->resident)
 		goto oom;
+	/* Made without waiting on a server; from now on, files are fetched as they are needed. */
+	disk_files_arm(df);
 	return 0;
 oom:
 	process_free(p);

@@ -46,15 +46,13 @@ struct symtab {
 	size_t ntext;
 };
 
-int symbols_init(struct symbols *s, const struct modules *mods, struct memory *mem,
-		 const char *sysroot)
+int symbols_init(struct symbols *s, const struct modules *mods, struct memory *mem)
 {
 	memset(s, 0, sizeof(*s));
 	s->mods = mods;
 	s->mem = mem;
 	s->tabs = calloc(mods->n ? mods->n : 1, sizeof(*s->tabs));
-	s->sysroot = strdup(sysroot ? sysroot : "");
-	if (!s->tabs || !s->sysroot) {
+	if (!s->tabs) {
 		symbols_free(s);
 		return -1;
 	}
@@ -81,7 +79,6 @@ void symbols_free(struct symbols *s)
 	for (size_t i = 0; s->tabs && i < s->mods->n; i++)
 		symtab_clear(&s->tabs[i]);
 	free(s->tabs);
-	free(s->sysroot);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -221,44 +218,26 @@ static bool take(struct symtab *t, Elf *elf, uint32_t type, uint64_t bias, const
 	return false;
 }
 
-/* The separate debug file named by the build-id, when it carries that build-id. */
+/* The separate debug file of m, when there is one (files.h: disk_debuginfo): opened. */
 static int open_debug_file(const struct symbols *s, const struct module *m, Elf **elf)
 {
-	char path[4096], hex[2 * sizeof(m->build_id) + 1];
-	unsigned char id[sizeof(m->build_id)];
-	int fd;
+	const char *path = disk_debuginfo(s->mods->df, m->build_id, m->build_id_len, m->name);
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
 
-	*elf = NULL;
-	if (m->build_id_len < 2)
-		return -1;
-	for (size_t i = 0; i < m->build_id_len; i++)
-		sprintf(hex + 2 * i, "%02x", m->build_id[i]);
-	if (snprintf(path, sizeof(path), "%s/usr/lib/debug/.build-id/%.2s/%s.debug", s->sysroot,
-		     hex, hex + 2) >= (int)sizeof(path))
-		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	*elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (*elf && elf_image_build_id(*elf, id, sizeof(id)) == m->build_id_len &&
-	    !memcmp(id, m->build_id, m->build_id_len))
-		return fd;
-	if (*elf)
-		elf_end(*elf);
-	*elf = NULL;
-	close(fd);
-	return -1;
+	*elf = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, NULL) : NULL;
+	return fd;
 }
 
 static void load(struct symbols *s, const struct module *m, struct symtab *t)
 {
+	const struct disk_file *d = module_file(s->mods, m);
 	Elf *elf = NULL, *dbg = NULL;
 	int fd = -1, dfd;
 	unsigned char *img = NULL;
 
 	t->loaded = true;
-	if (module_file_usable(m)) {
-		fd = open(m->disk->disk_path, O_RDONLY | O_CLOEXEC);
+	if (d) {
+		fd = open(d->disk_path, O_RDONLY | O_CLOEXEC);
 		if (fd >= 0)
 			elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	} else if (m->kind == MODULE_VDSO && m->end - m->header <= IMAGE_MAX) {

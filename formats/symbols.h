@@ -1,9 +1,10 @@
 /* formats/symbols.h — function names for addresses, from the symbol tables of the loaded objects.
  *
  * Per object, the first table that exists of: the file's .symtab; the .symtab of its separate
- * debug file (<sysroot>/usr/lib/debug/.build-id/xx/yyyy.debug, taken only when its build-id is
- * the object's); the file's .dynsym.  The file is read only when it is the mapped one (files.h);
- * the vDSO's tables come from its image in the core.  Tables are loaded on first use and kept.
+ * debug file (<sysroot>/usr/lib/debug/.build-id/xx/yyyy.debug, else fetched from debuginfod;
+ * taken only when its build-id is the object's: files.h, fetch.h); the file's .dynsym.  The file
+ * is read only when it is the mapped one, found here or fetched by its build-id (files.h); the
+ * vDSO's tables come from its image in the core.  Tables are loaded on first use and kept.
  *
  * The name for an address follows elfutils' dwfl_module_addrsym: the symbol with a size that
  * holds it and lies closest below it, a global one before a weak one before a local one at the
@@ -24,13 +25,11 @@ struct symtab;
 struct symbols {
 	const struct modules *mods;
 	struct memory *mem;
-	char *sysroot;
 	struct symtab *tabs;	/* one per module, loaded on first use */
 };
 
 /* Not thread-safe: callers serialise (the unwinder's lock). */
-int symbols_init(struct symbols *s, const struct modules *mods, struct memory *mem,
-		 const char *sysroot);
+int symbols_init(struct symbols *s, const struct modules *mods, struct memory *mem);
 void symbols_free(struct symbols *s);
 
 /* The function holding addr in module m: its (demangled) name, and its address in *sym_addr;

@@ -265,6 +265,7 @@ static void parse_eh_frame_hdr(struct unwinder *u, const struct module *m, struc
 /* The module's search table: its .eh_frame_hdr's, else one built from its file's .eh_frame. */
 static void load_eh_table(struct unwinder *u, const struct module *m, struct eh_table *eh)
 {
+	const struct disk_file *d;
 	size_t i = (size_t)(m - u->mods.m);
 	unsigned word = m->elf_class == ELFCLASS64 ? 8 : 4;
 
@@ -273,8 +274,7 @@ static void load_eh_table(struct unwinder *u, const struct module *m, struct eh_
 		return;
 	}
 	eh->parsed = true;
-	if (!module_file_usable(m) ||
-	    !eh_index_build(m->disk->disk_path, m->bias, word, &eh->built))
+	if (!(d = module_file(&u->mods, m)) || !eh_index_build(d->disk_path, m->bias, word, &eh->built))
 		return;
 	eh->segbase = eh->built.segbase;
 	eh->table = synth_addr(i, SYNTH_EH_TABLE);
@@ -282,29 +282,25 @@ static void load_eh_table(struct unwinder *u, const struct module *m, struct eh_
 	eh->usable = true;
 }
 
-/* The module's table built from .debug_frame: its file's, else its separate debug file's
- * (<sysroot>/usr/lib/debug/.build-id/xx/yyyy.debug, with the module's build-id, as symbols.c
- * finds it).  Its locations are relative to the module's start (UNW_INFO_FORMAT_IP_OFFSET),
- * its records' addresses to where they are served. */
+/* The module's table built from .debug_frame: its file's, else its separate debug file's (found
+ * here or fetched by its build-id: files.h, disk_debuginfo).  Its locations are relative to the
+ * module's start (UNW_INFO_FORMAT_IP_OFFSET), its records' addresses to where they are served. */
 static void load_debug_frame(struct unwinder *u, const struct module *m, struct eh_table *eh)
 {
 	size_t i = (size_t)(m - u->mods.m);
 	unsigned word = m->elf_class == ELFCLASS64 ? 8 : 4;
 	uint64_t frames = synth_addr(i, SYNTH_DEBUG_FRAMES);
-	char path[4096], hex[2 * sizeof(m->build_id) + 1];
+	const struct disk_file *d = module_file(&u->mods, m);
+	const char *debug;
 
 	eh->debug_parsed = true;
-	if (!module_file_usable(m))
+	if (d && debug_frame_index_build(d->disk_path, NULL, 0, m->bias, word, m->start, frames,
+					 &eh->debug))
 		return;
-	if (debug_frame_index_build(m->disk->disk_path, NULL, 0, m->bias, word, m->start, frames,
-				    &eh->debug) || m->build_id_len < 2)
-		return;
-	for (size_t k = 0; k < m->build_id_len; k++)
-		sprintf(hex + 2 * k, "%02x", m->build_id[k]);
-	if (snprintf(path, sizeof(path), "%s/usr/lib/debug/.build-id/%.2s/%s.debug",
-		     u->sysroot ? u->sysroot : "", hex, hex + 2) < (int)sizeof(path))
-		debug_frame_index_build(path, m->build_id, m->build_id_len, m->bias, word,
-					m->start, frames, &eh->debug);
+	debug = disk_debuginfo(u->files, m->build_id, m->build_id_len, m->name);
+	if (debug)
+		debug_frame_index_build(debug, NULL, 0, m->bias, word, m->start, frames,
+					&eh->debug);
 }
 
 static int search(unw_addr_space_t as, unw_word_t ip, const struct module *m, unw_word_t format,
@@ -372,16 +368,13 @@ static unw_accessors_t accessors = {
 /* --- getting ready, on first use ---------------------------------------------------------- */
 
 int unwinder_init(struct unwinder *u, const struct core *c, const struct disk_files *df,
-		  struct memory *mem, const struct exe_layout *layout, const char *sysroot)
+		  struct memory *mem, const struct exe_layout *layout)
 {
 	memset(u, 0, sizeof(*u));
 	u->core = c;
 	u->files = df;
 	u->mem = mem;
 	u->layout = layout;
-	u->sysroot = sysroot ? strdup(sysroot) : NULL;
-	if (sysroot && !u->sysroot)
-		return -1;
 	pthread_mutex_init(&u->lock, NULL);
 	return 0;
 }
@@ -395,7 +388,7 @@ static bool get_ready(struct unwinder *u)
 		return u->ready;
 	u->failed = true;
 	if (modules_find(c, u->mem, u->files, u->layout, &u->mods) < 0 ||
-	    symbols_init(&u->syms, &u->mods, u->mem, u->sysroot) < 0)
+	    symbols_init(&u->syms, &u->mods, u->mem) < 0)
 		return false;
 	u->eh = calloc(u->mods.n ? u->mods.n : 1, sizeof(*u->eh));
 	u->pages = calloc(CACHE_PAGES, sizeof(*u->pages));
@@ -433,7 +426,6 @@ void unwinder_free(struct unwinder *u)
 	symbols_free(&u->syms);
 	modules_free(&u->mods);
 	free(u->pages);
-	free(u->sysroot);
 	pthread_mutex_destroy(&u->lock);
 	memset(u, 0, sizeof(*u));
 }
@@ -655,6 +647,7 @@ static void explain_end(struct unwinder *u, struct backtrace *bt)
 	const struct frame *f = bt->n ? &bt->frames[bt->n - 1] : NULL;
 	const struct core_segment *s;
 	const struct module *m;
+	const struct fetch *e;
 	char seen[sizeof(bt->end)];
 	uint64_t at;
 
@@ -672,12 +665,14 @@ static void explain_end(struct unwinder *u, struct backtrace *bt)
 				 seen);
 		return;
 	}
-	if (!m->disk || module_file_usable(m) || u->eh[m - u->mods.m].usable)
+	if (!m->disk || disk_file_now(u->files, m->disk) || u->eh[m - u->mods.m].usable)
 		return;
+	if (disk_file_fetch_state(u->files, m->disk, &e) != FETCH_FAILED || !e || !e->why)
+		e = NULL;
 	snprintf(bt->end, sizeof(bt->end), "no call-frame information for 0x%" PRIx64 ": %.192s is "
-		 "%s (%.192s); by frame pointers: %.256s", f->pc, m->disk->path,
+		 "%s (%.192s%s%.192s); by frame pointers: %.256s", f->pc, m->disk->path,
 		 m->disk->status == DISK_MISSING ? "missing" : "not the mapped file",
-		 m->disk->why ? m->disk->why : "", seen);
+		 m->disk->why ? m->disk->why : "", e ? "; debuginfod: " : "", e ? e->why : "", seen);
 }
 
 /* Name each frame.  A return address is looked up one byte back, inside the call; the pc of

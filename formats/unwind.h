@@ -53,7 +53,6 @@ struct eh_table;
 struct unwinder {
 	const struct core *core;
 	const struct disk_files *files;
-	char *sysroot;
 	pthread_mutex_t lock;	/* guards everything below */
 	bool ready;		/* modules found, address space made */
 	bool failed;		/* out of memory while getting ready */
@@ -70,7 +69,7 @@ struct unwinder {
 
 /* Cheap: nothing is read until a backtrace or the module list is asked for.  -1: no memory. */
 int unwinder_init(struct unwinder *u, const struct core *c, const struct disk_files *df,
-		  struct memory *mem, const struct exe_layout *layout, const char *sysroot);
+		  struct memory *mem, const struct exe_layout *layout);
 void unwinder_free(struct unwinder *u);
 
 /* The backtrace of c->threads[i]; NULL when out of memory or i is out of range. */

@@ -31,8 +31,10 @@ struct options {
 	char *exe;
 	char *search;
 	char *cat;
+	char *debuginfod;
 	int nonopts;
 	int no_fill;
+	int no_debuginfod;
 	int proc;
 	bool help, version;
 };
@@ -40,12 +42,14 @@ struct options {
 enum { KEY_HELP, KEY_VERSION };
 
 static const struct fuse_opt corefs_opts[] = {
-	/* "--sysroot DIR", "--exe FILE", "--search-path DIRS" and "--cat PATH" are joined into
-	 * these forms by join_long_options(). */
+	/* "--sysroot DIR", "--exe FILE", "--search-path DIRS", "--debuginfod URLS" and "--cat PATH"
+	 * are joined into these forms by join_long_options(). */
 	{ "--sysroot=%s", offsetof(struct options, sysroot), 0 },
 	{ "--exe=%s", offsetof(struct options, exe), 0 },
 	{ "--search-path=%s", offsetof(struct options, search), 0 },
 	{ "--no-fill", offsetof(struct options, no_fill), 1 },
+	{ "--debuginfod=%s", offsetof(struct options, debuginfod), 0 },
+	{ "--no-debuginfod", offsetof(struct options, no_debuginfod), 1 },
 	{ "--proc", offsetof(struct options, proc), 1 },
 	{ "--cat=%s", offsetof(struct options, cat), 0 },
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -83,6 +87,13 @@ static void usage(FILE *f)
 		"                           mapped one) is looked for by its name in each DIR, and\n"
 		"                           used only when its build-id (or first page) is the core's\n"
 		"    --no-fill              mem: no bytes from the mapped files, only the core's\n"
+		"    --debuginfod=URLS      debuginfod servers (as DEBUGINFOD_URLS, which it replaces):\n"
+		"                           a mapped file missing or different here is fetched by the\n"
+		"                           build-id the core gives, on first need; separate debug\n"
+		"                           files too (names, .debug_frame).  DEBUGINFOD_CACHE_PATH,\n"
+		"                           _TIMEOUT (also a bound on each whole fetch), _PROGRESS and\n"
+		"                           _VERBOSE are honoured as elfutils' tools honour them\n"
+		"    --no-debuginfod        never ask a debuginfod server\n"
 		"    --proc                 one CORE as a /proc root (<pid>/ inside), as for a directory\n"
 		"    --cat=PATH             print one file of the tree (maps, task/TID/regs, core.json...)\n"
 		"                           to stdout and exit, without mounting\n"
@@ -118,7 +129,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
  * "--sysroot=DIR" (as "=DIR"); accept the two-argument form by joining it here instead. */
 static int join_long_options(struct fuse_args *args)
 {
-	static const char *const joined[] = { "--sysroot", "--exe", "--search-path", "--cat" };
+	static const char *const joined[] = { "--sysroot", "--exe", "--search-path", "--debuginfod",
+					      "--cat" };
 
 	for (int i = 1; i < args->argc; i++) {
 		if (!strcmp(args->argv[i], "--"))
@@ -154,7 +166,8 @@ static void log_findings(const struct mounted *m)
 		fprintf(stderr, "corefs: %s: %s\n", c->path, c->problems[i]);
 	for (size_t i = 0; i < df->nfiles; i++)
 		fprintf(stderr, "corefs: %s: %s (%s)\n", df->files[i].path,
-			disk_status_name(df->files[i].status), df->files[i].why ? df->files[i].why : "");
+			disk_file_status_now(df, &df->files[i]),
+			df->files[i].why ? df->files[i].why : "");
 }
 
 static int cat(struct tree *t, const char *path)
@@ -227,9 +240,13 @@ out_destroy:
 }
 
 /* The cores to serve: a directory of them, or one. */
-static int open_cores(struct tree *t, const struct options *o, const char *abs, bool debug)
+static int open_cores(struct tree *t, const struct options *o, const char *abs, bool foreground,
+		      bool debug)
 {
-	const struct file_lookup where = { .sysroot = o->sysroot, .exe = o->exe, .search = o->search };
+	/* Fetches are reported on stderr when it is the terminal's: in the foreground, or -d. */
+	const struct file_lookup where = { .sysroot = o->sysroot, .exe = o->exe, .search = o->search,
+					   .no_debuginfod = o->no_debuginfod,
+					   .progress = !o->cat && (foreground || debug) };
 	struct core_error err = { 0 };
 	struct core *core;
 	struct stat st;
@@ -423,6 +440,11 @@ static int parse_args(struct fuse_args *args, struct options *o, struct fuse_cmd
 	}
 	if (o->search && absolute_dirs(&o->search) < 0)
 		return 1;
+	/* libdebuginfod reads its servers from the environment, as every elfutils tool does. */
+	if (o->debuginfod && setenv("DEBUGINFOD_URLS", o->debuginfod, 1) < 0) {
+		fprintf(stderr, "corefs: --debuginfod: %s\n", strerror(errno));
+		return 1;
+	}
 	if (!o->sysroot)
 		return -1;
 	dir = realpath(o->sysroot, NULL);
@@ -459,7 +481,7 @@ int main(int argc, char *argv[])
 	/* A directory of cores is rescanned while mounted: keep its absolute path.  Messages name
 	 * a core as the user gave it. */
 	abs = realpath(o.core, NULL);
-	if (open_cores(&t, &o, abs, fo.debug) < 0) {
+	if (open_cores(&t, &o, abs, fo.foreground, fo.debug) < 0) {
 		have_cores = t.cs.slots != NULL || t.cs.dir != NULL;
 		goto out_cores;
 	}
@@ -483,6 +505,7 @@ out:
 	free(o.exe);
 	free(o.search);
 	free(o.cat);
+	free(o.debuginfod);
 	free(fsname);
 	free(fsopt);
 	free(abs);

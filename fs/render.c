@@ -325,29 +325,63 @@ static cJSON *json_mappings(const struct process *v)
 		if (m->seg && m->seg->avail < m->seg->filesz)
 			cJSON_AddNumberToObject(o, "truncated_bytes", (double)(m->seg->filesz - m->seg->avail));
 		if (m->disk)
-			cJSON_AddStringToObject(o, "file", disk_status_name(m->disk->status));
+			cJSON_AddStringToObject(o, "file", disk_file_status_now(v->files, m->disk));
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;
 }
 
+/* A fetch's state and result: {state, url, why} (state "local" for a debug file found here). */
+static cJSON *json_fetch(enum fetch_state st, const struct fetch *e)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "state", st == FETCH_DONE && e && e->local ? "local" :
+					    fetch_state_name(st));
+	add_str_or_null(o, "path", e ? e->path : NULL);
+	add_str_or_null(o, "url", e ? e->url : NULL);
+	add_str_or_null(o, "why", e ? e->why : NULL);
+	return o;
+}
+
+/* Each mapped file: where its bytes are read now (found here, or fetched by its build-id), why,
+ * and where looking for it by build-id stands (nothing is fetched to show it). */
 static cJSON *json_files(const struct process *v)
 {
+	const struct disk_files *df = v->files;
 	cJSON *arr = cJSON_CreateArray();
 
-	for (size_t i = 0; i < v->files->nfiles; i++) {
-		const struct disk_file *d = &v->files->files[i];
-		cJSON *o = cJSON_CreateObject();
-		char id[2 * sizeof(d->build_id) + 1];
+	for (size_t i = 0; i < df->nfiles; i++) {
+		const struct disk_file *local = &df->files[i], *d = disk_file_now(df, local);
+		const struct fetch *e;
+		enum fetch_state st = disk_file_fetch_state(df, local, &e);
+		cJSON *o = cJSON_CreateObject(), *l;
+		char id[2 * sizeof(local->build_id) + 1];
 
+		if (!d)
+			d = local;
 		cJSON_AddStringToObject(o, "path", d->path);
 		cJSON_AddStringToObject(o, "disk_path", d->disk_path);
 		cJSON_AddStringToObject(o, "status", disk_status_name(d->status));
 		add_str_or_null(o, "why", d->why);
-		for (size_t k = 0; k < d->core_build_id_len; k++)
-			sprintf(id + 2 * k, "%02x", d->core_build_id[k]);
-		if (d->core_build_id_len)
+		add_str_or_null(o, "source", disk_source_name(d->source));
+		if (d->source == SOURCE_DEBUGINFOD) {
+			add_str_or_null(o, "url", d->url);
+			l = cJSON_AddObjectToObject(o, "local");
+			cJSON_AddStringToObject(l, "disk_path", local->disk_path);
+			cJSON_AddStringToObject(l, "status", disk_status_name(local->status));
+			add_str_or_null(l, "why", local->why);
+		}
+		for (size_t k = 0; k < local->core_build_id_len; k++)
+			sprintf(id + 2 * k, "%02x", local->core_build_id[k]);
+		if (local->core_build_id_len)
 			cJSON_AddStringToObject(o, "build_id", id);
+		if (st != FETCH_OFF || d != local)
+			cJSON_AddItemToObject(o, "debuginfod", json_fetch(st, e));
+		st = fetcher_peek(df->fetcher, FETCH_DEBUGINFO, local->core_build_id,
+				  local->core_build_id_len, &e);
+		if (st != FETCH_PENDING && st != FETCH_OFF)
+			cJSON_AddItemToObject(o, "debuginfo", json_fetch(st, e));
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;
@@ -410,6 +444,8 @@ int render_core_json(const struct process *v, const struct core_thread *t, struc
 {
 	const struct core *c = v->core;
 	cJSON *root = cJSON_CreateObject(), *threads, *argv, *missing;
+	char **problems;
+	size_t nproblems;
 	char tmp[16], *text;
 	struct buf cmd = { 0 };
 
@@ -466,8 +502,12 @@ int render_core_json(const struct process *v, const struct core_thread *t, struc
 	missing = cJSON_CreateArray();
 	for (size_t i = 0; i < c->nproblems; i++)
 		cJSON_AddItemToArray(missing, cJSON_CreateString(c->problems[i]));
-	for (size_t i = 0; i < v->files->nproblems; i++)
-		cJSON_AddItemToArray(missing, cJSON_CreateString(v->files->problems[i]));
+	problems = disk_files_problems(v->files, &nproblems);
+	for (size_t i = 0; i < nproblems; i++) {
+		cJSON_AddItemToArray(missing, cJSON_CreateString(problems[i]));
+		free(problems[i]);
+	}
+	free(problems);
 	cJSON_AddItemToObject(root, "problems", missing);
 
 	text = cJSON_Print(root);

@@ -9,9 +9,12 @@
  *             them, a blank line between threads; in the core's note order, which puts the
  *             thread the signal struck first in a kernel core (fill_note_info: the dumping
  *             thread's notes come first) and keeps gdb's order in a gcore core.
- *   modules   one loaded object a line, by address:  0xSTART-0xEND BUILD-ID@0xADDR STATUS NAME
+ *   modules   one loaded object a line, by address:
+ *                 0xSTART-0xEND BUILD-ID@0xADDR STATUS PACKAGE NAME
  *             BUILD-ID is "-" when the object has none; STATUS says whether the file on disk is
- *             the mapped one (modules.h: same, presumed, different, missing, core, unchecked).
+ *             the mapped one (modules.h: same, presumed, different, missing, fetched, pending,
+ *             core, unchecked); PACKAGE is TYPE:NAME@VERSION from the object's FDO packaging
+ *             metadata note (as systemd-coredump names it; "-" without one).
  * The analysis is formats/unwind.c's; these only print it. */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -97,6 +100,46 @@ static void build_id_hex(const struct module *m, char *out)
 	out[2 * m->build_id_len] = '\0';
 }
 
+static cJSON *package_json(const char *text)
+{
+	cJSON *o = text ? cJSON_Parse(text) : NULL;
+
+	if (o && cJSON_IsObject(o))
+		return o;
+	cJSON_Delete(o);
+	return text ? cJSON_CreateString(text) : cJSON_CreateNull();
+}
+
+/* The package column: TYPE:NAME@VERSION from the note's JSON object (each part that is there;
+ * blanks and control characters as '_'), "-" without a note naming a package. */
+static void put_package(struct buf *out, const char *text)
+{
+	cJSON *o = text ? cJSON_Parse(text) : NULL;
+	static const char *const keys[] = { "type", "name", "version" };
+	const char *part[3];
+
+	for (int k = 0; k < 3; k++) {
+		const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, keys[k]);
+
+		part[k] = cJSON_IsString(x) && *x->valuestring ? x->valuestring : NULL;
+	}
+	if (!part[1]) {
+		buf_putc(out, '-');
+	} else {
+		for (int k = 0; k < 3; k++) {
+			if (!part[k])
+				continue;
+			if (k == 2)
+				buf_putc(out, '@');
+			for (const unsigned char *c = (const unsigned char *)part[k]; *c; c++)
+				buf_putc(out, *c <= ' ' || *c == 0x7f ? '_' : (char)*c);
+			if (k == 0)
+				buf_putc(out, ':');
+		}
+	}
+	cJSON_Delete(o);
+}
+
 int render_modules(const struct process *v, const struct core_thread *t, struct buf *out)
 {
 	const struct modules *mods = unwinder_modules(v->unwinder);
@@ -115,7 +158,9 @@ int render_modules(const struct process *v, const struct core_thread *t, struct 
 		} else {
 			buf_putc(out, '-');
 		}
-		buf_printf(out, " %s %s\n", module_status(m), m->name);
+		buf_printf(out, " %s ", module_status(mods, m));
+		put_package(out, m->package);
+		buf_printf(out, " %s\n", m->name);
 	}
 	return 0;
 }
@@ -176,16 +221,6 @@ static const char *kind_name(enum module_kind k)
 
 /* The packaging metadata note as systemd-coredump shows it: its JSON object; the text itself
  * when it is not one (nothing the note says is hidden); null when the object has no note. */
-static cJSON *package_json(const char *text)
-{
-	cJSON *o = text ? cJSON_Parse(text) : NULL;
-
-	if (o && cJSON_IsObject(o))
-		return o;
-	cJSON_Delete(o);
-	return text ? cJSON_CreateString(text) : cJSON_CreateNull();
-}
-
 cJSON *json_modules(const struct process *v)
 {
 	const struct modules *mods = unwinder_modules(v->unwinder);
@@ -212,7 +247,7 @@ cJSON *json_modules(const struct process *v)
 			cJSON_AddNullToObject(o, "build_id");
 			cJSON_AddNullToObject(o, "build_id_addr");
 		}
-		cJSON_AddStringToObject(o, "file", module_status(m));
+		cJSON_AddStringToObject(o, "file", module_status(mods, m));
 		if (syms)
 			cJSON_AddStringToObject(o, "symbols", syms);
 		else

@@ -160,10 +160,10 @@ void glibc_find(const struct process *src, const struct plan_thread *t, size_t n
 
 	memset(g, 0, sizeof(*g));
 	for (size_t i = 0; i < src->files->nfiles; i++) {
-		const struct disk_file *d = &src->files->files[i];
+		const struct disk_file *d = disk_file_resolve(src->files, &src->files->files[i]);
 		bool all = true;
 
-		if (!disk_file_usable(d) || !d->header_addr)
+		if (!d || !d->header_addr)
 			continue;
 		scan_file(d, addr, found);
 		for (int w = 0; w < W_COUNT; w++)

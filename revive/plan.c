@@ -164,8 +164,8 @@ static uint64_t mappable(const struct plan *p, uint64_t off, uint64_t len)
 /* A vma of a file this machine has (the very file): maps shows its path, text the core left
  * out is its text, and the core's bytes are written over it (a large written part is mapped
  * from the core instead).  -1: out of memory. */
-static int lay_out_file(struct plan *p, size_t *cap, const struct core_vma *v, uint64_t avail,
-			uint64_t filesz)
+static int lay_out_file(struct plan *p, size_t *cap, const struct core_vma *v,
+			const struct disk_file *d, uint64_t avail, uint64_t filesz)
 {
 	const struct core_segment *s = v->seg;
 	const char *name = v->name ? v->name : "anonymous memory";
@@ -188,7 +188,7 @@ static int lay_out_file(struct plan *p, size_t *cap, const struct core_vma *v, u
 	r = add_region(p, cap, v, v->start + big, v->end, SRC_FILE);
 	if (!r)
 		return -1;
-	r->file = file_index(p, v->disk);
+	r->file = file_index(p, d);
 	if (r->file == SIZE_MAX)
 		return -1;
 	r->file_off = v->offset + big;
@@ -212,10 +212,12 @@ static int lay_out(struct plan *p, size_t *cap, const struct core_vma *v, struct
 	uint64_t mapped = 0;
 	bool stack = v->kind == VMA_STACK;
 	const char *name = v->name ? v->name : "anonymous memory";
+	/* The file found here, or fetched by its build-id now (files.h). */
+	const struct disk_file *d = v->file ? disk_file_resolve(p->src->files, v->disk) : NULL;
 	struct region *r;
 
-	if (v->file && disk_file_usable(v->disk) && !(v->perms[3] == 's' && avail)) {
-		if (lay_out_file(p, cap, v, avail, filesz) < 0)
+	if (d && !(v->perms[3] == 's' && avail)) {
+		if (lay_out_file(p, cap, v, d, avail, filesz) < 0)
 			goto oom;
 		return 0;
 	}
@@ -497,7 +499,7 @@ int plan_build(const struct process *src, struct plan *p, struct revive_error *e
 		for (size_t i = 0; i < src->files->nfiles; i++) {
 			const struct disk_file *d = &src->files->files[i];
 
-			if (!strcmp(d->path, exe) && disk_file_usable(d))
+			if (!strcmp(d->path, exe) && (d = disk_file_resolve(src->files, d)))
 				p->exe = strdup(d->disk_path);
 		}
 	}

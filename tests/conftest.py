@@ -32,6 +32,11 @@ TSAN_SUPP = PROJECT_ROOT / "tests" / "tsan.supp"
 PROGS = PROJECT_ROOT / "tests" / "progs"
 CORPUS = PROJECT_ROOT.parent / "shared" / "corpus"
 
+# No test asks a debuginfod server it did not start: corefs, eu-stack and gdb read the servers
+# from DEBUGINFOD_URLS (Debian's /etc/profile.d sets it for login shells), so it is dropped for
+# every test; tests/test_debuginfod.py sets it for its own runs.
+os.environ.pop("DEBUGINFOD_URLS", None)
+
 
 # --- the shared corpus (../shared/corpus): present on developer machines only -------------------
 

@@ -405,13 +405,14 @@ def eu_unstrip(core):
     return out
 
 
-def parse_modules(text):
-    """start -> (end, build-id@addr or "-", status, name) from the modules file."""
+def parse_modules(text, package=False):
+    """start -> (end, build-id@addr or "-", status, name) from the modules file; with package,
+    (end, build-id@addr, status, package or "-", name)."""
     out = {}
     for line in text.splitlines():
-        m = re.match(r"^0x([0-9a-f]+)-0x([0-9a-f]+) (\S+) (\S+) (.+)$", line)
+        m = re.match(r"^0x([0-9a-f]+)-0x([0-9a-f]+) (\S+) (\S+) (\S+) (.+)$", line)
         assert m, f"not a modules line: {line!r}"
-        out[int(m[1], 16)] = (int(m[2], 16), m[3], m[4], m[5])
+        out[int(m[1], 16)] = (int(m[2], 16), m[3], m[4], *([m[5]] if package else []), m[6])
     return out
 
 

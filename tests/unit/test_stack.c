@@ -131,14 +131,14 @@ static void test_symbols_of_this_program(void)
 	struct disk_file disk = { .path = "/proc/self/exe", .disk_path = "/proc/self/exe",
 				  .status = DISK_SAME };
 	struct module m = { .name = "self", .kind = MODULE_EXE, .disk = &disk };
-	struct modules mods = { &m, 1 };
+	struct modules mods = { &m, 1, NULL };
 	struct symbols s;
 	uint64_t at = 0, global = (uint64_t)(uintptr_t)unit_stack_global;
 	uint64_t stat = (uint64_t)(uintptr_t)unit_stack_static;
 	const char *name;
 
 	dl_iterate_phdr(main_bias, &m.bias);
-	if (!CHECK(symbols_init(&s, &mods, NULL, NULL) == 0))
+	if (!CHECK(symbols_init(&s, &mods, NULL) == 0))
 		return;
 	CHECK_STR(symbols_source(&s, &m), "symtab");
 	/* One address, three names: the global one. */
@@ -155,7 +155,7 @@ static void test_symbols_of_this_program(void)
 
 	/* A file that is not the mapped one gives no names. */
 	disk.status = DISK_DIFFERENT;
-	if (!CHECK(symbols_init(&s, &mods, NULL, "/nonexistent-sysroot") == 0))
+	if (!CHECK(symbols_init(&s, &mods, NULL) == 0))
 		return;
 	CHECK(symbols_lookup(&s, &m, global, &at) == NULL);
 	CHECK(symbols_source(&s, &m) == NULL);
