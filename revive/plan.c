@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../formats/arch.h"
@@ -481,6 +482,8 @@ int plan_build(const struct process *src, struct plan *p, struct revive_error *e
 {
 	const struct core *c = src->core;
 	const char *exe = core_exe_path(c);
+	bool fetched = false;
+	struct stat st;
 
 	memset(p, 0, sizeof(*p));
 	p->src = src;
@@ -499,9 +502,23 @@ int plan_build(const struct process *src, struct plan *p, struct revive_error *e
 		for (size_t i = 0; i < src->files->nfiles; i++) {
 			const struct disk_file *d = &src->files->files[i];
 
-			if (!strcmp(d->path, exe) && (d = disk_file_resolve(src->files, d)))
+			if (!strcmp(d->path, exe) && (d = disk_file_resolve(src->files, d))) {
 				p->exe = strdup(d->disk_path);
+				fetched = d->source == SOURCE_DEBUGINFOD;
+			}
 		}
+		p->exe_name = exe;
+		/* libdebuginfod keeps its files mode 0400: the executable it fetched is made
+		 * executable by its owner, so that /proc/PID/exe names a file gdb can open. */
+		if (p->exe && fetched && access(p->exe, X_OK) != 0 && stat(p->exe, &st) == 0 &&
+		    chmod(p->exe, (st.st_mode & 07777) | S_IXUSR) == 0)
+			plan_lost(p, "the executable %s was fetched from debuginfod: its copy in the "
+				  "cache, %s, is now executable by its owner (u+x)", exe, p->exe);
+		if (p->exe && access(p->exe, X_OK) != 0)
+			plan_lost(p, "the executable %s is %s, which may not be executed: the process "
+				  "runs a sealed memfd copy of it, and /proc/PID/exe names "
+				  "/memfd:corefs:%s (deleted)", exe, p->exe,
+				  strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
 	}
 	if (!p->exe)
 		plan_lost(p, "the executable %s is %s: /proc/PID/exe does not name it", exe ? exe : "",

@@ -95,6 +95,7 @@ struct plan {
 	const unsigned char *auxv;
 	size_t auxv_size;
 	char *exe;		/* the executable on this machine to exec, NULL when unusable */
+	const char *exe_name;	/* the core's name of it (the process's /proc/PID/exe) */
 	char comm[16];
 	uint64_t coredump_filter;	/* what to write to /proc/PID/coredump_filter, 0: leave */
 

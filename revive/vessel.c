@@ -14,8 +14,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -298,11 +301,49 @@ static int vessel_started(struct build *b, const struct spawn *s, int errfd)
 	return 0;
 }
 
+/* A sealed memfd copy of the executable at path, for one that may be read but not executed (a
+ * debuginfod cache keeps its files mode 0400): named after the core's name of it.  -1 on
+ * failure, said in b. */
+static int exec_copy(struct build *b, const char *path, const char *core_name)
+{
+	const char *base = strrchr(core_name, '/') ? strrchr(core_name, '/') + 1 : core_name;
+	char name[224];
+	struct stat st;
+	int in = open(path, O_RDONLY | O_CLOEXEC), out = -1;
+	off_t off = 0;
+
+	snprintf(name, sizeof(name), "corefs:%s", base);
+	if (in < 0 || fstat(in, &st) < 0 ||
+	    (out = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0)
+		goto fail;
+	while (off < st.st_size) {
+		ssize_t n = sendfile(out, in, &off, (size_t)(st.st_size - off));
+
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			goto fail;
+		}
+	}
+	if (fcntl(out, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		goto fail;
+	close(in);
+	return out;
+fail:
+	fail(b, errno, "exec %s: copying it to a memfd: %s", path, strerror(errno));
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return -1;
+}
+
 int spawn_vessel(struct build *b)
 {
 	struct spawn s = { .fds = { -1, -1, -1 }, .cwd = -1 };
-	char *argv[2] = { NULL, NULL }, *envp[1] = { NULL };
-	int extra[b->plan.nviews + b->plan.nfiles], ep[2] = { -1, -1 }, nsfd = -1, ownns = -1;
+	char *argv[2] = { NULL, NULL }, *envp[1] = { NULL }, copy_path[32];
+	int extra[b->plan.nviews + b->plan.nfiles + 1], ep[2] = { -1, -1 }, nsfd = -1, ownns = -1;
+	int copy = -1;
 	struct clone_args ca = { .exit_signal = SIGCHLD };
 	pid_t tid = b->plan.pid;
 	long pid;
@@ -316,12 +357,22 @@ int spawn_vessel(struct build *b)
 		extra[b->plan.nviews + i] = b->plan.files[i].fd;
 	s.extra = extra;
 	s.nextra = (int)(b->plan.nviews + b->plan.nfiles);
+	s.path = b->plan.exe ? b->plan.exe : "/proc/self/exe";
+	/* An executable that may not be executed is run from a copy, the last fd the vessel keeps
+	 * (its place is known: 3 + its index), through /proc/self/fd. */
+	if (b->plan.exe && access(b->plan.exe, X_OK) != 0) {
+		copy = exec_copy(b, b->plan.exe, b->plan.exe_name ? b->plan.exe_name : b->plan.exe);
+		if (copy < 0)
+			goto out;
+		extra[s.nextra++] = copy;
+		snprintf(copy_path, sizeof(copy_path), "/proc/self/fd/%d", 3 + s.nextra - 1);
+		s.path = copy_path;
+	}
 	if (pipe2(ep, O_CLOEXEC) < 0) {
 		fail(b, errno, "pipe: %s", strerror(errno));
 		goto out;
 	}
 	s.errpipe = ep[1];
-	s.path = b->plan.exe ? b->plan.exe : "/proc/self/exe";
 	argv[0] = (char *)s.path;
 	s.argv = argv;
 	s.envp = envp;
@@ -355,6 +406,8 @@ out:
 			close(s.fds[i]);
 	if (s.cwd >= 0)
 		close(s.cwd);
+	if (copy >= 0)
+		close(copy);
 	if (ep[0] >= 0)
 		close(ep[0]);
 	if (ep[1] >= 0)
