@@ -86,6 +86,14 @@ bool fetcher_remote(const struct fetcher *f)
 	return f->remote && urls && urls[strspn(urls, " \t")];
 }
 
+const char *fetcher_off_why(const struct fetcher *f)
+{
+	if (fetcher_remote(f))
+		return NULL;
+	return f->remote ? "no debuginfod server: DEBUGINFOD_URLS is not set" :
+			   "not fetched: --no-debuginfod";
+}
+
 static void hex(const unsigned char *id, size_t n, char *out)
 {
 	for (size_t i = 0; i < n; i++)
@@ -211,13 +219,10 @@ static int on_progress(debuginfod_client *client, long got, long total)
 		p->timed_out = true;
 		return 1;
 	}
-	if (p->f->progress && got > 0 && time(NULL) != p->last) {
+	/* got counts bytes only once the size is known; before, it counts the library's waits. */
+	if (p->f->progress && total > 0 && time(NULL) != p->last) {
 		p->last = time(NULL);
-		if (total > 0)
-			fprintf(stderr, "corefs: debuginfod: %s: %ld of %ld bytes\n", p->label, got,
-				total);
-		else
-			fprintf(stderr, "corefs: debuginfod: %s: %ld bytes\n", p->label, got);
+		fprintf(stderr, "corefs: debuginfod: %s: %ld of %ld bytes\n", p->label, got, total);
 	}
 	return 0;
 }
@@ -245,8 +250,7 @@ static void fetch_remote(struct fetcher *f, struct fetch *e, const char *label)
 	int fd;
 
 	if (!fetcher_remote(f)) {
-		set_why(e, f->remote ? "no debuginfod server: DEBUGINFOD_URLS is not set" :
-			"not fetched: --no-debuginfod");
+		set_why(e, "%s", fetcher_off_why(f));
 		return;
 	}
 	pthread_mutex_lock(&f->lock);

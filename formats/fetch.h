@@ -67,6 +67,8 @@ void fetcher_arm(struct fetcher *f);
 
 /* Whether the servers may be asked: remote was asked for and DEBUGINFOD_URLS names a server. */
 bool fetcher_remote(const struct fetcher *f);
+/* Why they may not be, in a few words; NULL when they may. */
+const char *fetcher_off_why(const struct fetcher *f);
 
 /* The file of this kind and build-id, label naming it in progress lines and reasons.  Looks for
  * it (a debug file first on this machine, then on the servers; an executable on the servers

@@ -39,6 +39,7 @@ int mounted_init(struct mounted *m, struct core *core, const struct file_lookup 
 		return r;
 	}
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->changed, NULL);
 	return 0;
 }
 
@@ -58,6 +59,7 @@ void mounted_free(struct mounted *m)
 	control_free(m->control);
 	m->control = NULL;
 	process_free(&m->process);
+	pthread_cond_destroy(&m->changed);
 	pthread_mutex_destroy(&m->lock);
 }
 
@@ -75,16 +77,29 @@ const struct rendered *mounted_rendered(struct mounted *m, struct fsref r)
 		return &oom;
 	}
 	e = &row[r.node];
+	while (e->busy)
+		pthread_cond_wait(&m->changed, &m->lock);
 	if (!e->done) {
 		struct buf b = { 0 };
+		char *data = NULL;
+		size_t len = 0;
+		int err;
 
-		e->err = node_render(&m->process, r, &b);
-		if (!e->err && buf_failed(&b))
-			e->err = -ENOMEM;
-		if (!e->err)
-			e->data = buf_steal(&b, &e->len);
+		e->busy = true;
+		pthread_mutex_unlock(&m->lock);
+		err = node_render(&m->process, r, &b);
+		if (!err && buf_failed(&b))
+			err = -ENOMEM;
+		if (!err)
+			data = buf_steal(&b, &len);
 		buf_free(&b);
+		pthread_mutex_lock(&m->lock);
+		e->err = err;
+		e->data = data;
+		e->len = len;
 		e->done = true;
+		e->busy = false;
+		pthread_cond_broadcast(&m->changed);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return e;

@@ -12,6 +12,7 @@
 
 /* A rendered file, made once: the core never changes. */
 struct rendered {
+	bool busy;		/* being rendered: readers of it wait (mounted.changed) */
 	bool done;
 	int err;
 	char *data;
@@ -22,7 +23,8 @@ struct rendered {
 struct mounted {
 	struct core *core;
 	struct process process;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;	/* guards cache; not held while a file renders */
+	pthread_cond_t changed;	/* a render ended */
 	struct rendered **cache;	/* [thread + 1][node], rows allocated on first use */
 	struct control *control;
 	uid_t uid;		/* the daemon's user: it could open the core */
@@ -36,7 +38,9 @@ int mounted_init(struct mounted *m, struct core *core, const struct file_lookup 
 		 bool fill, bool debug);
 void mounted_free(struct mounted *m);
 
-/* The bytes of a row with a renderer (not control), made on first use and kept. */
+/* The bytes of a row with a renderer (not control), made on first use and kept.  Files render
+ * at the same time (a stack waiting for a file from a debuginfod server holds up no other
+ * file); readers of a file being rendered wait for that one render. */
 const struct rendered *mounted_rendered(struct mounted *m, struct fsref r);
 
 #endif

@@ -331,8 +331,9 @@ static cJSON *json_mappings(const struct process *v)
 	return arr;
 }
 
-/* A fetch's state and result: {state, url, why} (state "local" for a debug file found here). */
-static cJSON *json_fetch(enum fetch_state st, const struct fetch *e)
+/* A fetch's state and result: {state, path, url, why} (state "local" for a debug file found
+ * here; "off" says why no server is asked). */
+static cJSON *json_fetch(const struct disk_files *df, enum fetch_state st, const struct fetch *e)
 {
 	cJSON *o = cJSON_CreateObject();
 
@@ -340,7 +341,7 @@ static cJSON *json_fetch(enum fetch_state st, const struct fetch *e)
 					    fetch_state_name(st));
 	add_str_or_null(o, "path", e ? e->path : NULL);
 	add_str_or_null(o, "url", e ? e->url : NULL);
-	add_str_or_null(o, "why", e ? e->why : NULL);
+	add_str_or_null(o, "why", e ? e->why : st == FETCH_OFF ? fetcher_off_why(df->fetcher) : NULL);
 	return o;
 }
 
@@ -376,12 +377,12 @@ static cJSON *json_files(const struct process *v)
 			sprintf(id + 2 * k, "%02x", local->core_build_id[k]);
 		if (local->core_build_id_len)
 			cJSON_AddStringToObject(o, "build_id", id);
-		if (st != FETCH_OFF || d != local)
-			cJSON_AddItemToObject(o, "debuginfod", json_fetch(st, e));
+		if (!disk_file_usable(local) && local->core_build_id_len)
+			cJSON_AddItemToObject(o, "debuginfod", json_fetch(df, st, e));
 		st = fetcher_peek(df->fetcher, FETCH_DEBUGINFO, local->core_build_id,
 				  local->core_build_id_len, &e);
 		if (st != FETCH_PENDING && st != FETCH_OFF)
-			cJSON_AddItemToObject(o, "debuginfo", json_fetch(st, e));
+			cJSON_AddItemToObject(o, "debuginfo", json_fetch(df, st, e));
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;
