@@ -67,7 +67,8 @@ static void read_memory(const struct process *v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct file_lookup nowhere = { .sysroot = "/nonexistent-sysroot" };
+	static const struct file_lookup nowhere = { .sysroot = "/nonexistent-sysroot",
+						     .no_debuginfod = true };
 	int fd = memfd_create("fuzz-core", MFD_CLOEXEC);
 	char path[64];
 	struct core *c = NULL;
