@@ -497,6 +497,39 @@ def test_stripped_files_and_their_debug_files(dead, tmp_path, cache, variant):
         assert t["stack_end"] == "the outermost frame", (t["tid"], t["stack_end"])
 
 
+@pytest.mark.parametrize("variant", ["stripped", "debugframe"])
+def test_local_debug_files_under_the_sysroot(dead, tmp_path, cache, variant):
+    """No server (--no-debuginfod): the sysroot holds the stripped objects at their paths and
+    their debug files where a distribution puts them, usr/lib/debug/.build-id/xx/yyyy.debug (and
+    every other mapped file with its own): every stack is eu-stack's on the unstripped build, and
+    core.json says each debug file was found there."""
+    d = dead(variant)
+    root = tmp_path / "sysroot"
+    for path in d.mappings:
+        name, bid = os.path.basename(path), d.ids[path]
+        for src, at in ((d.served[name], path),
+                        (d.served.get(name + ".debug"), f"/usr/lib/debug/.build-id/{bid[:2]}/"
+                                                        f"{bid[2:]}.debug")):
+            if src is None:
+                continue
+            dst = root / at.lstrip("/")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if path in d.own():
+                shutil.copyfile(src, dst)
+            else:
+                os.symlink(os.path.realpath(src), dst)
+    env = dbgd.env(urls=d.server.url, cache=cache)
+    asked = len(d.server.requests())
+    with mounted(d.core, "--no-debuginfod", f"--sysroot={root}", env=env) as mnt:
+        same_as_eu_stack(stacks(mnt), d.eu)
+        j = json.loads((mnt / "core.json").read_text())
+    assert len(d.server.requests()) == asked
+    for path in d.own():
+        f = files_of(j)[path]
+        assert (f["source"], f["status"]) == ("sysroot", "same"), f
+        assert f["debuginfo"]["state"] == "local" and within(f["debuginfo"]["path"], root), f
+
+
 # --- 3. revival -------------------------------------------------------------------------------------
 
 def test_revival_maps_the_fetched_text(dead, tmp_path, cache):
