@@ -35,7 +35,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 
 import pytest
 
@@ -139,7 +138,7 @@ def sections(path):
     return set(re.findall(r"^\s*\[\s*\d+\]\s+(\S+)", run("readelf", "-SW", path).stdout, re.M))
 
 
-# --- the program, its core and its server -----------------------------------------------------------
+# --- the program, its core and its server ---------------------------------------------------------
 
 def build(d, cflags, package=True):
     """bt_threads and libbt_lib.so in d, each with its package note."""
@@ -463,7 +462,7 @@ def test_modules_read_again_after_a_fetch(dead, tmp_path, cache):
         assert (before[path][3], after[path][3]) == ("pending", "fetched"), (before, after)
 
 
-# --- 2. stripped files: names and call-frame tables from the debug files ---------------------------
+# --- 2. stripped files: names and call-frame tables from the debug files --------------------------
 
 @pytest.mark.parametrize("variant", ["stripped", "debugframe"])
 def test_stripped_files_and_their_debug_files(dead, tmp_path, cache, variant):
@@ -530,7 +529,7 @@ def test_local_debug_files_under_the_sysroot(dead, tmp_path, cache, variant):
         assert f["debuginfo"]["state"] == "local" and within(f["debuginfo"]["path"], root), f
 
 
-# --- 3. revival -------------------------------------------------------------------------------------
+# --- 3. revival -----------------------------------------------------------------------------------
 
 def test_revival_maps_the_fetched_text(dead, tmp_path, cache):
     """The executable and the library only on the server: the revived process's text is their
@@ -562,7 +561,7 @@ def test_revival_maps_the_fetched_text(dead, tmp_path, cache):
             end_process(pid, mnt.path)
 
 
-# --- 4. failures --------------------------------------------------------------------------------------
+# --- 4. failures ----------------------------------------------------------------------------------
 
 def check_failed(j, path, why_re):
     """The file is not used, its fetch failed with a reason matching why_re, and a problem
@@ -698,7 +697,7 @@ def test_a_file_of_another_build_is_refused(dead, tmp_path, cache):
     assert other_bid in why, why
 
 
-# --- 5. lazy and shared -------------------------------------------------------------------------------
+# --- 5. lazy and shared ---------------------------------------------------------------------------
 
 def test_mounting_fetches_nothing(dead, tmp_path, cache):
     """Mounting and reading maps, status, cmdline, stat and environ ask the server nothing and
@@ -792,7 +791,7 @@ def test_two_readers_one_fetch(dead, tmp_path, cache):
             assert "debuginfod" not in f, f
 
 
-# --- 6. the switches and the cache ------------------------------------------------------------------
+# --- 6. the switches and the cache ----------------------------------------------------------------
 
 def test_no_debuginfod_fetches_nothing(dead, tmp_path, cache):
     """--no-debuginfod with DEBUGINFOD_URLS set: nothing asked, the files missing, core.json says
