@@ -347,6 +347,7 @@ const struct fetch *fetcher_get(struct fetcher *f, enum fetch_kind kind, const u
 
 	pthread_mutex_lock(&f->lock);
 	e->state = e->path ? FETCH_DONE : FETCH_FAILED;
+	f->finished++;
 	pthread_cond_broadcast(&f->changed);
 	pthread_mutex_unlock(&f->lock);
 	return e;

@@ -57,6 +57,7 @@ struct fetcher {
 	bool remote;		/* servers may be asked */
 	bool progress;		/* a line on stderr as each fetch starts and ends */
 	bool armed;
+	unsigned finished;	/* how many looks ended (a generation for what shows them) */
 };
 
 /* remote: ask debuginfod servers (when DEBUGINFOD_URLS names any); progress: say on stderr what

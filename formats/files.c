@@ -536,6 +536,31 @@ const char *disk_debuginfo(const struct disk_files *df, const unsigned char *id,
 	return e && e->state == FETCH_DONE ? e->path : NULL;
 }
 
+unsigned disk_files_generation(const struct disk_files *df)
+{
+	unsigned n;
+
+	if (!df || !df->fetcher)
+		return 0;
+	pthread_mutex_lock(&df->fetcher->lock);
+	n = df->fetcher->finished;
+	pthread_mutex_unlock(&df->fetcher->lock);
+	return n;
+}
+
+bool disk_files_settled(const struct disk_files *df)
+{
+	const struct fetch *e;
+
+	for (size_t i = 0; df && i < df->nfiles; i++) {
+		enum fetch_state st = disk_file_fetch_state(df, &df->files[i], &e);
+
+		if (st == FETCH_PENDING || st == FETCH_RUNNING)
+			return false;
+	}
+	return true;
+}
+
 const char *disk_file_status_now(const struct disk_files *df, const struct disk_file *d)
 {
 	const struct disk_file *now = disk_file_now(df, d);

@@ -90,6 +90,12 @@ const struct disk_file *disk_file_now(const struct disk_files *df, const struct 
 enum fetch_state disk_file_fetch_state(const struct disk_files *df, const struct disk_file *d,
 				       const struct fetch **out);
 
+/* How many looks for files by build-id have ended: what shows their state changes only when
+ * this does. */
+unsigned disk_files_generation(const struct disk_files *df);
+/* Whether no file is still to be fetched or being fetched: what shows their state is final. */
+bool disk_files_settled(const struct disk_files *df);
+
 /* d's state in one word, as known now: "same", "presumed", "different", "missing"; "fetched"
  * (from a debuginfod server, its build-id the core's); "pending" (not here; a server will be
  * asked on first need, or is being asked). */

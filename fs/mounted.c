@@ -51,7 +51,11 @@ void mounted_free(struct mounted *m)
 		if (!m->cache[t])
 			continue;
 		for (int i = 0; i < N_COUNT; i++)
-			free(m->cache[t][i].data);
+			for (struct rendered *r = m->cache[t][i].r, *older; r; r = older) {
+				older = r->older;
+				free(r->data);
+				free(r);
+			}
 		free(m->cache[t]);
 	}
 	free(m->cache);
@@ -63,10 +67,36 @@ void mounted_free(struct mounted *m)
 	pthread_mutex_destroy(&m->lock);
 }
 
+/* Whether the slot's version is the one to serve: made, and final or made after the last fetch
+ * that ended. */
+static bool current(const struct mounted *m, const struct render_slot *e)
+{
+	return e->r && (e->r->settled || e->r->generation == disk_files_generation(m->process.files));
+}
+
+static struct rendered *render(struct mounted *m, struct fsref r)
+{
+	struct rendered *v = calloc(1, sizeof(*v));
+	struct buf b = { 0 };
+
+	if (!v)
+		return NULL;
+	v->generation = disk_files_generation(m->process.files);
+	v->err = node_render(&m->process, r, &b);
+	if (!v->err && buf_failed(&b))
+		v->err = -ENOMEM;
+	if (!v->err)
+		v->data = buf_steal(&b, &v->len);
+	buf_free(&b);
+	v->settled = !(nodes[r.node].flags & NODE_FETCHES) || disk_files_settled(m->process.files);
+	return v;
+}
+
 const struct rendered *mounted_rendered(struct mounted *m, struct fsref r)
 {
-	static const struct rendered oom = { .done = true, .err = -ENOMEM };
-	struct rendered *row, *e;
+	static const struct rendered oom = { .err = -ENOMEM, .settled = true };
+	struct render_slot *row, *e;
+	struct rendered *v;
 
 	pthread_mutex_lock(&m->lock);
 	row = m->cache[r.thread + 1];
@@ -79,28 +109,19 @@ const struct rendered *mounted_rendered(struct mounted *m, struct fsref r)
 	e = &row[r.node];
 	while (e->busy)
 		pthread_cond_wait(&m->changed, &m->lock);
-	if (!e->done) {
-		struct buf b = { 0 };
-		char *data = NULL;
-		size_t len = 0;
-		int err;
-
+	if (!current(m, e)) {
 		e->busy = true;
 		pthread_mutex_unlock(&m->lock);
-		err = node_render(&m->process, r, &b);
-		if (!err && buf_failed(&b))
-			err = -ENOMEM;
-		if (!err)
-			data = buf_steal(&b, &len);
-		buf_free(&b);
+		v = render(m, r);
 		pthread_mutex_lock(&m->lock);
-		e->err = err;
-		e->data = data;
-		e->len = len;
-		e->done = true;
+		if (v) {
+			v->older = e->r;
+			e->r = v;
+		}
 		e->busy = false;
 		pthread_cond_broadcast(&m->changed);
 	}
+	v = e->r;
 	pthread_mutex_unlock(&m->lock);
-	return e;
+	return v ? v : &oom;
 }

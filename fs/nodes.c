@@ -12,6 +12,9 @@
 #define LNK(id, NAME, PARENT, RENDER, PRESENT) [id] = { NAME, PARENT, S_IFLNK | 0777, RENDER, PRESENT, 0 }
 #define MEM(id, NAME, PARENT, MODE) [id] = { NAME, PARENT, S_IFREG | (MODE), NULL, NULL, NODE_MEM }
 #define CTL(id, NAME, PARENT, MODE) [id] = { NAME, PARENT, S_IFREG | (MODE), NULL, NULL, NODE_CONTROL }
+/* A file that shows where fetching the mapped files stands: made again as that changes. */
+#define REGF(id, NAME, PARENT, MODE, RENDER) \
+	[id] = { NAME, PARENT, S_IFREG | (MODE), RENDER, NULL, NODE_FETCHES }
 /* A file that exists only when present() says the core can tell what is in it. */
 #define REGP(id, NAME, PARENT, MODE, RENDER, PRESENT) \
 	[id] = { NAME, PARENT, S_IFREG | (MODE), RENDER, PRESENT, 0 }
@@ -27,7 +30,7 @@ const struct node nodes[N_COUNT] = {
 	REG(N_CMDLINE, "cmdline", N_ROOT, 0444, render_cmdline),
 	REG(N_COMM, "comm", N_ROOT, 0444, render_comm),
 	CTL(N_CONTROL, "control", N_ROOT, 0600),
-	REG(N_CORE_JSON, "core.json", N_ROOT, 0400, render_core_json),	/* repeats auxv, regs */
+	REGF(N_CORE_JSON, "core.json", N_ROOT, 0400, render_core_json),	/* repeats auxv, regs */
 	/* cwd and root: a core does not record them; readlink is refused (EACCES), lstat works,
 	 * as the kernel's links of a process one may not trace (psutil: AccessDenied). */
 	LNK(N_CWD, "cwd", N_ROOT, render_unrecorded_link, NULL),
@@ -38,7 +41,7 @@ const struct node nodes[N_COUNT] = {
 	REG(N_LIMITS, "limits", N_ROOT, 0444, render_limits),
 	REG(N_MAPS, "maps", N_ROOT, 0444, render_maps),
 	MEM(N_MEM, "mem", N_ROOT, 0600),
-	REG(N_MODULES, "modules", N_ROOT, 0444, render_modules),
+	REGF(N_MODULES, "modules", N_ROOT, 0444, render_modules),
 	REG(N_PERSONALITY, "personality", N_ROOT, 0400, render_personality),
 	LNK(N_ROOT_LINK, "root", N_ROOT, render_unrecorded_link, NULL),
 	REG(N_SMAPS, "smaps", N_ROOT, 0444, render_smaps),

@@ -55,6 +55,7 @@ enum node_id {
 #define NODE_MEM 1u		/* bytes are the process's memory, served direct_io */
 #define NODE_THREADS 2u		/* a directory whose children are the threads (N_TID) */
 #define NODE_CONTROL 4u		/* read and written through fs/control.h, never cached */
+#define NODE_FETCHES 8u		/* shows where fetching the mapped files stands (mounted.h) */
 
 struct node {
 	const char *name;	/* NULL for N_TID: the name is the tid */

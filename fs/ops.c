@@ -3,7 +3,9 @@
  *
  * A core is immutable: its files carry their exact size, long attribute and entry timeouts, and
  * keep their page cache; mem is direct_io.  Files that change (control, the /proc root's) are
- * direct_io snapshots taken when read at offset 0. */
+ * direct_io snapshots taken when read at offset 0.  modules and core.json, while a mapped file
+ * is still to be fetched, are direct_io too: each open reads the version made for it, and a
+ * later open one made after the fetches that ended since (mounted.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -168,24 +170,43 @@ struct snapshot {
 	bool taken;
 };
 
+/* What an open file reads: a snapshot (control, the /proc root's files), or one version of a
+ * rendered file (mounted.h), fixed at open.  fh points at it; op_release frees it. */
+struct opened {
+	struct snapshot snap;
+	const struct rendered *version;		/* NULL for a snapshot */
+};
+
 static bool is_snapshot(enum tree_kind kind)
 {
 	return kind == TREE_CONTROL || kind == TREE_ROOT_FILE;
 }
 
+static void opened_free(struct opened *o)
+{
+	buf_free(&o->snap.text);
+	pthread_mutex_destroy(&o->snap.lock);
+	free(o);
+}
+
+/* Reply to an open with what it reads: a snapshot to take (version NULL) or that version. */
+static void reply_opened(fuse_req_t req, struct fuse_file_info *fi, const struct rendered *version)
+{
+	struct opened *o = calloc(1, sizeof(*o));
+
+	if (!o)
+		return (void)fuse_reply_err(req, ENOMEM);
+	pthread_mutex_init(&o->snap.lock, NULL);
+	o->version = version;
+	fi->fh = (uint64_t)(uintptr_t)o;
+	if (fuse_reply_open(req, fi) != 0)
+		opened_free(o);
+}
+
 static void open_snapshot(fuse_req_t req, struct fuse_file_info *fi)
 {
-	struct snapshot *snap = calloc(1, sizeof(*snap));
-
-	if (!snap)
-		return (void)fuse_reply_err(req, ENOMEM);
-	pthread_mutex_init(&snap->lock, NULL);
 	fi->direct_io = 1;
-	fi->fh = (uint64_t)(uintptr_t)snap;
-	if (fuse_reply_open(req, fi) != 0) {
-		pthread_mutex_destroy(&snap->lock);
-		free(snap);
-	}
+	reply_opened(req, fi, NULL);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -214,8 +235,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	e = tree_rendered(&w);
 	if (e->err)
 		return (void)fuse_reply_err(req, -e->err);
-	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	/* The open reads this version; one that may be made again is not cached by the kernel
+	 * (and its reads do not stop at the size the kernel was told before). */
+	if (e->settled)
+		fi->keep_cache = 1;
+	else
+		fi->direct_io = 1;
+	reply_opened(req, fi, e);
 }
 
 /* mem: the offset is the address.  No byte at the first address is EIO, as /proc/PID/mem;
@@ -245,7 +271,8 @@ static void read_mem(fuse_req_t req, struct mounted *m, size_t size, off_t off)
 static void read_snapshot(fuse_req_t req, struct tree *t, const struct where *w, size_t size,
 			  off_t off, struct fuse_file_info *fi)
 {
-	struct snapshot *snap = (struct snapshot *)(uintptr_t)fi->fh;
+	struct opened *o = (struct opened *)(uintptr_t)fi->fh;
+	struct snapshot *snap = o ? &o->snap : NULL;
 	char *reply = NULL;
 	size_t n = 0;
 	int r = 0;
@@ -290,6 +317,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct where w;
 	enum tree_kind kind;
 	const struct rendered *e;
+	const struct opened *o;
 	int r;
 
 	if ((r = tree_find(t, ino, &w)) < 0)
@@ -299,7 +327,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return read_snapshot(req, t, &w, size, off, fi);
 	if (kind == TREE_MEM)
 		return read_mem(req, &w.slot->m, size, off);
-	e = tree_rendered(&w);
+	o = (const struct opened *)(uintptr_t)fi->fh;
+	e = o && o->version ? o->version : tree_rendered(&w);
 	if (e->err)
 		return (void)fuse_reply_err(req, -e->err);
 	if (off < 0 || (uint64_t)off >= e->len)
@@ -345,14 +374,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct snapshot *snap = (struct snapshot *)(uintptr_t)fi->fh;
+	struct opened *o = (struct opened *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	if (snap) {
-		buf_free(&snap->text);
-		pthread_mutex_destroy(&snap->lock);
-		free(snap);
-	}
+	if (o)
+		opened_free(o);
 	fuse_reply_err(req, 0);
 }
 
