@@ -56,6 +56,7 @@ import signal
 import socket
 import socketserver
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -307,14 +308,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
-        self.server.proxy._connections.add(self.connection)
+        with self.server.proxy._lock:
+            self.server.proxy._connections.add(self.connection)
 
     def finish(self):
         try:
             super().finish()
         except OSError:
             pass
-        self.server.proxy._connections.discard(self.connection)
+        with self.server.proxy._lock:
+            self.server.proxy._connections.discard(self.connection)
 
     def handle_one_request(self):
         try:
@@ -336,8 +339,9 @@ class SigV4Proxy:
     passes on only requests whose Signature V4 `verify` accepts, streaming the responses.
 
     credentials: {access key id: (secret, session token or None)}.  Fault hooks: kill() and
-    restart(), `delay` (seconds before each request), `rate` (bytes a second of each body, as
-    nginx's limit_rate), fail_next(n, status), cut_next(n, keep), kill_mid_body(keep).
+    restart(), pause() and resume(), `delay` (seconds before each request), `rate` (bytes a second
+    of each body, as nginx's limit_rate), fail_next(n, status), cut_next(n, keep),
+    kill_mid_body(keep).
     log: a file that gets one line per request (requests() reads the same from memory)."""
 
     def __init__(self, upstream, credentials, region=REGION, port=None, log=None):
@@ -357,6 +361,8 @@ class SigV4Proxy:
         self._cut = []                 # [bytes of body to send before closing]
         self._kill_at = None           # kill everything after this many bytes of one body
         self._connections = set()
+        self._unpaused = threading.Event()
+        self._unpaused.set()
         self._server = None
         self.start()
 
@@ -378,7 +384,9 @@ class SigV4Proxy:
                 return
             server.shutdown()
             server.server_close()
-            for conn in list(self._connections):
+            with self._lock:
+                conns = list(self._connections)
+            for conn in conns:
                 try:
                     conn.shutdown(socket.SHUT_RDWR)
                 except OSError:
@@ -414,6 +422,13 @@ class SigV4Proxy:
         when an int > 1), and their connection is closed: a server that died mid-body."""
         with self._lock:
             self._cut += [keep] * n
+
+    def pause(self):
+        """Requests are read and then held, unanswered, until resume(): a server that hangs."""
+        self._unpaused.clear()
+
+    def resume(self):
+        self._unpaused.set()
 
     def kill_mid_body(self, keep=0.5):
         """The next response with a body sends keep of it, then the whole proxy is killed."""
@@ -463,8 +478,12 @@ class SigV4Proxy:
                 self._inflight -= 1
 
     def _answer(self, h):
-        body = _read_body(h)
-        digest = hashlib.sha256(body).hexdigest()
+        body, digest, length = _read_body(h)
+        with body:
+            self._check_and_pass(h, body, digest, length)
+
+    def _check_and_pass(self, h, body, digest, length):
+        self._unpaused.wait()
         if self.delay:
             time.sleep(self.delay)
         with self._lock:
@@ -475,7 +494,9 @@ class SigV4Proxy:
             verify(h.command, h.path, h.headers.items(), digest, self.credentials, self.region)
         except Refusal as r:
             return self._refuse(h, r)
-        headers = [(n, v) for n, v in h.headers.items() if n.lower() not in _HOP]
+        headers = [(n, v) for n, v in h.headers.items()
+                   if n.lower() not in _HOP and n.lower() != "content-length"]
+        headers.append(("Content-Length", str(length)))
         rng = h.headers.get("Range")
         try:
             if rng and re.fullmatch(r"bytes=-\d+", rng.strip()):
@@ -572,18 +593,34 @@ class SigV4Proxy:
 
 
 def _read_body(h):
-    """The request's body: Content-Length bytes, or a chunked body decoded."""
+    """(the request's body in a spooled file at its start, its SHA-256, its length): the
+    Content-Length bytes, or a chunked body decoded.  A core of hundreds of MiB stays on disk."""
+    out = tempfile.SpooledTemporaryFile(8 << 20)
+    digest = hashlib.sha256()
+
+    def take(n):
+        while n > 0:
+            chunk = h.rfile.read(min(n, 1 << 20))
+            if not chunk:
+                raise OSError("the request's body ended early")
+            digest.update(chunk)
+            out.write(chunk)
+            n -= len(chunk)
+
     if "chunked" in h.headers.get("Transfer-Encoding", "").lower():
-        out = bytearray()
         while True:
             size = int(h.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
                 while h.rfile.readline() not in (b"\r\n", b"\n", b""):
                     pass
-                return bytes(out)
-            out += h.rfile.read(size)
+                break
+            take(size)
             h.rfile.readline()
-    return h.rfile.read(int(h.headers.get("Content-Length") or 0))
+    else:
+        take(int(h.headers.get("Content-Length") or 0))
+    length = out.tell()
+    out.seek(0)
+    return out, digest.hexdigest(), length
 
 
 # --- s3rver ---------------------------------------------------------------------------------------

@@ -326,8 +326,8 @@ def test_replace_and_if_match(s3):
 
 
 def test_faults(s3):
-    """The hooks: 5xx for the next requests, a delay, a body cut short, a kill mid-body (the port
-    refuses until restart), a restart."""
+    """The hooks: 5xx for the next requests, a delay, a pause (a server that hangs), a body cut
+    short, a kill mid-body (the port refuses until restart), a restart."""
     path = "/cores/host1/core.1234"
     s3.proxy.fail_next(2, 503, "SlowDown")
     assert [curl(s3, path, "-r", "0-9")[1].status for _ in range(3)] == [503, 503, 206]
@@ -337,6 +337,12 @@ def test_faults(s3):
     curl(s3, path, "-r", "0-9")
     assert time.monotonic() - t >= 0.3
     s3.proxy.delay = 0
+
+    s3.proxy.pause()
+    p = subprocess.run(["curl", "-sS", "--max-time", "0.5", s3.url + path], capture_output=True)
+    assert p.returncode == 28, p.stderr      # timed out: the server hangs
+    s3.proxy.resume()
+    assert curl(s3, path, "-r", "0-9")[0] == s3.data[:10]
 
     s3.proxy.cut_next(1, keep=0.5)
     out, r, _ = curl(s3, path, "-r", "0-99999")
