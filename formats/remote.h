@@ -42,6 +42,7 @@ struct remote_options {
 	size_t memory_limit;	/* 0: 256 MiB of blocks in memory */
 	unsigned timeout_s;	/* 0: 30 s for a read to be served, retries included */
 	bool progress;		/* a line on stderr for each whole download (remote_download) */
+	unsigned list_max_keys;	/* remote_list: keys a page (max-keys); 0: the server's (1000) */
 };
 
 /* Whether path names a remote object or prefix (http://, https://, s3://). */
@@ -72,9 +73,13 @@ const char *remote_problem(struct remote *r);
 struct remote_stats {
 	uint64_t requests;	/* HTTP requests made, HEAD and retries included */
 	uint64_t bytes;		/* body bytes received */
-	uint64_t hits, misses;	/* block look-ups */
+	uint64_t hits, misses;	/* block look-ups in memory (a wait for another's fetch is a hit) */
+	uint64_t disk_hits;	/* misses served from cache_dir, without a request */
 };
 void remote_stats(struct remote *r, struct remote_stats *out);
+
+/* The last read's failure, one line naming the URL ("" when none yet): for logs and tools. */
+void remote_last_error(struct remote *r, char *buf, size_t bufsz);
 
 /* The whole object into fd from offset 0, sequentially, its version checked (a line of progress
  * on stderr now and then when o->progress).  0, or -1 with err filled. */
