@@ -282,6 +282,9 @@ static char *s3_target(const struct endpoint *e, const char *key, const char *qu
 	if (e->base)
 		rc = asprintf(&out, "%s/%s/%s%s%s", e->base, b, k, query ? "?" : "",
 			      query ? query : "");
+	else if (strchr(e->bucket, '.'))	/* no virtual host: TLS wildcards span one label */
+		rc = asprintf(&out, "https://s3.%s.amazonaws.com/%s/%s%s%s", e->region, b, k,
+			      query ? "?" : "", query ? query : "");
 	else
 		rc = asprintf(&out, "https://%s.s3.%s.amazonaws.com/%s%s%s", e->bucket, e->region, k,
 			      query ? "?" : "", query ? query : "");
@@ -998,8 +1001,12 @@ static int fetch_range(struct remote *r, unsigned char *buf, uint64_t start, siz
 	} else if (x.cc == CURLE_OK && x.status >= 200 && x.status < 300) {
 		; /* same_version said why */
 	} else if (x.cc == CURLE_WRITE_ERROR && x.overflow) {
-		snprintf(err, sizeof(err), "%s: more than the %zu bytes asked for at %" PRIu64,
-			 r->ep.url, len, start);
+		if (x.status == 200)
+			snprintf(err, sizeof(err), "%s: the server answers ranges with the whole "
+				 "object (no Range support)", r->ep.url);
+		else
+			snprintf(err, sizeof(err), "%s: more than the %zu bytes asked for at %" PRIu64,
+				 r->ep.url, len, start);
 		set_error(r, err);
 	} else {
 		describe(&r->ep, &x, err, sizeof(err));

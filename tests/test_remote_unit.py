@@ -11,11 +11,14 @@ listing of a prefix and the ways credentials are found (session token, ~/.aws/cr
 
 The tool is built here (plain, ASan+UBSan, TSan); the hammer test runs all three.
 """
+import email.utils
+import http.server
 import os
 import pathlib
 import re
 import shutil
 import subprocess
+import threading
 import time
 
 import pytest
@@ -399,6 +402,139 @@ def test_errors_at_open(tool, s3, web):
     assert "only s3://" in one_line_error(run(tool, "list", web.object))
 
 
+class OddServer:
+    """A small HTTP server of one object whose manners a test chooses, for what nginx and S3 do
+    not do: no ETag (Last-Modified pins the version), HEAD refused (405), no Range support
+    (200 and the whole body), a Content-Range that is not what was asked for.  It honours
+    If-Match and If-Unmodified-Since (412) and logs (method, Range, status)."""
+
+    def __init__(self, data, etag=True, head=True, ranges=True, lie=None):
+        self.data, self.etag, self.head, self.ranges, self.lie = data, etag, head, ranges, lie
+        self.mtime = int(time.time()) - 100
+        self.log = []
+        odd = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                self.answer(body=False)
+
+            def do_GET(self):
+                self.answer(body=True)
+
+            def answer(self, body):
+                rng = self.headers.get("Range")
+                status, data, headers = odd.respond(self.command, rng, self.headers)
+                odd.log.append((self.command, rng, status))
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(data)
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass                    # a client that stopped reading a body it refused
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/object"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def replace(self, data):
+        self.data, self.mtime = data, self.mtime + 10
+
+    def version(self):
+        return f'"v{self.mtime}"'
+
+    def respond(self, method, rng, headers):
+        last = email.utils.formatdate(self.mtime, usegmt=True)
+        hs = [("Last-Modified", last)] + ([("ETag", self.version())] if self.etag else [])
+        if method == "HEAD" and not self.head:
+            return 405, b"", []
+        want = headers.get("If-Match")
+        if want and want != self.version():
+            return 412, b"", hs
+        since = headers.get("If-Unmodified-Since")
+        if since and email.utils.parsedate_to_datetime(since).timestamp() < self.mtime:
+            return 412, b"", hs
+        m = re.fullmatch(r"bytes=(\d+)-(\d+)", rng or "")
+        if method == "HEAD" or not m or not self.ranges:
+            return 200, self.data, hs       # a HEAD's body is not sent
+        a, b = int(m[1]), min(int(m[2]), len(self.data) - 1)
+        start, total = (a, len(self.data)) if self.lie is None else self.lie(a, len(self.data))
+        return 206, self.data[a:b + 1], hs + [
+            ("Content-Range", f"bytes {start}-{start + b - a}/{total}")]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def odd(data):
+    servers = []
+
+    def make(**kw):
+        servers.append(OddServer(data.read_bytes(), **kw))
+        return servers[-1]
+    yield make
+    for s in servers:
+        s.stop()
+
+
+def test_last_modified_pins_without_etag(tool, odd, data):
+    srv = odd(etag=False)
+    repl = Repl(tool, srv.url)
+    assert repl.read(0, 10)[0] == data.read_bytes()[:10]
+    srv.replace(os.urandom(SIZE))
+    got, err = repl.read(4 * BLOCK, 10)
+    assert got is None and srv.log[-1] == ("GET", f"bytes={4 * BLOCK}-{5 * BLOCK - 1}", 412)
+    assert "changed since it was opened" in repl.ask("problem")
+    repl.close()
+    p = run(tool, "stat", srv.url)
+    assert p.stdout.decode().startswith(f"size {SIZE}\nversion "
+                                         f"{email.utils.formatdate(srv.mtime, usegmt=True)}\n")
+
+
+def test_head_refused(tool, odd, data):
+    """A server that refuses HEAD: the size comes from a GET of byte 0's Content-Range."""
+    srv = odd(head=False)
+    p = run(tool, "cat", srv.url, SIZE - 3, 10)
+    assert p.returncode == 0 and p.stdout == data.read_bytes()[-3:], p.stderr
+    assert srv.log[:2] == [("HEAD", None, 405), ("GET", "bytes=0-0", 206)]
+
+
+def test_no_range_support(tool, odd):
+    """A server that answers a range with the whole object: an error, never its bytes taken."""
+    err = one_line_error(run(tool, "stat", odd(head=False, ranges=False).url))
+    assert err.endswith(": the server does not answer Range requests"), err
+    srv = odd(ranges=False)
+    p = run(tool, "cat", srv.url, BLOCK, 10)
+    assert p.returncode == 1 and p.stdout == b""
+    assert "no Range support" in p.stderr.decode()
+
+
+def test_content_range_checked(tool, odd):
+    """A 206 whose Content-Range is not the range asked for is never used; one whose total is
+    not the pinned size means the object changed."""
+    srv = odd(lie=lambda a, total: (a + 1, total))
+    p = run(tool, "cat", srv.url, BLOCK, 10)
+    assert p.returncode == 1 and p.stdout == b"" and "got Content-Range" in p.stderr.decode()
+    srv = odd(lie=lambda a, total: (a, total + 1))
+    repl = Repl(tool, srv.url)
+    assert repl.read(BLOCK, 10)[0] is None
+    assert f"its size was {SIZE}, now {SIZE + 1}" in repl.ask("problem")
+    repl.close()
+
+
 # --- listing and credentials ----------------------------------------------------------------------
 
 def test_list_prefix(tool, s3):
@@ -418,6 +554,8 @@ def test_list_prefix(tool, s3):
             got[url] = (int(size), etag)
             assert abs(int(mtime) - time.time()) < 3600
         assert got == want
+    p = run(tool, "list", "s3://cores/list/space key", env=s3.env())
+    assert p.stdout.decode().split("\t")[3] == "s3://cores/list/space key+plus=\n"
     # each listed URL opens and reads as what was put
     for i, key in enumerate(ODD_KEYS):
         p = run(tool, "cat", f"s3://cores/{key}", 0, 1000, env=s3.env())
