@@ -2,9 +2,10 @@
  * cache (remote.h).
  *
  * The pipeline of a read: remote_pread splits the range into blocks; each block is looked up in
- * memory (get_block), else on disk (disk_read), else fetched with one ranged GET (fetch_block,
- * through transfer and its retries); readers of a block being fetched wait for that one fetch.
- * A read that follows the previous one schedules the next blocks for the readahead workers.
+ * memory (get_block), else on disk (disk_read), else fetched with one ranged GET (fetch_range,
+ * through transfer and its retries, perform each try); readers of a block being fetched wait for
+ * that one fetch.  A read that starts where the previous one ended queues the next blocks for
+ * the readahead workers (read_ahead).
  *
  * How requests are made: each is an easy handle of its own, performed by the thread that needs
  * the block (a FUSE thread, or a readahead worker), all of a remote sharing one CURLSH (its
@@ -1365,33 +1366,45 @@ static void *readahead_worker(void *p)
 	return NULL;
 }
 
-/* Before a read of [off, end), whose last block is last: when it starts where the previous read
- * ended (as the kernel's readahead decides), the blocks after it are queued for the workers, as
- * many as fit in memory_limit besides what is there and being fetched. */
-static void read_ahead(struct remote *r, uint64_t off, uint64_t end, uint64_t last)
+/* Queue block i for the workers unless it is there or being fetched, or memory_limit has no
+ * room for it besides what is there and being fetched (r->lock held).  False when full. */
+static bool queue_block(struct remote *r, uint64_t i)
+{
+	struct block *b;
+
+	if (r->slots[i])
+		return true;
+	if (r->queued == sizeof(r->queue) / sizeof(r->queue[0]) ||
+	    r->in_memory + (r->loading + 1) * r->o.block_size > r->o.memory_limit)
+		return false;
+	b = block_new(r, i);
+	if (!b)
+		return false;
+	r->queue[r->queued++] = b;
+	if (r->nworkers < WORKERS &&
+	    pthread_create(&r->workers[r->nworkers], NULL, readahead_worker, r) == 0)
+		r->nworkers++;
+	return true;
+}
+
+/* Before a read of [off, end), blocks first to last: the workers fetch its blocks after the
+ * first while the reader fetches the first; and when it starts where the previous read ended (as
+ * the kernel's readahead decides), they fetch the blocks after it too. */
+static void read_ahead(struct remote *r, uint64_t off, uint64_t end, uint64_t first,
+		       uint64_t last)
 {
 	size_t ahead = MIN(READAHEAD, r->o.memory_limit / r->o.block_size / 4);
-	bool sequential;
+	bool sequential, room = true;
 
 	pthread_mutex_lock(&r->lock);
 	sequential = r->next_off && off == r->next_off;
 	r->next_off = end;
-	for (uint64_t i = last + 1; sequential && !r->problem && !r->stopping &&
-	     i <= last + ahead && i < r->nblocks; i++) {
-		struct block *b;
-
-		if (r->slots[i])
-			continue;
-		if (r->queued == sizeof(r->queue) / sizeof(r->queue[0]) ||
-		    r->in_memory + (r->loading + 1) * r->o.block_size > r->o.memory_limit)
-			break;
-		b = block_new(r, i);
-		if (!b)
-			break;
-		r->queue[r->queued++] = b;
-		if (r->nworkers < WORKERS &&
-		    pthread_create(&r->workers[r->nworkers], NULL, readahead_worker, r) == 0)
-			r->nworkers++;
+	if (!r->problem && !r->stopping) {
+		for (uint64_t i = first + 1; room && i <= last; i++)
+			room = queue_block(r, i);
+		for (uint64_t i = last + 1; sequential && room && i <= last + ahead &&
+		     i < r->nblocks; i++)
+			room = queue_block(r, i);
 	}
 	pthread_cond_broadcast(&r->changed);
 	pthread_mutex_unlock(&r->lock);
@@ -1414,7 +1427,7 @@ ssize_t remote_pread(struct remote *r, void *buf, size_t n, uint64_t off)
 		return 0;
 	first = off / r->o.block_size;
 	last = (end - 1) / r->o.block_size;
-	read_ahead(r, off, end, last);
+	read_ahead(r, off, end, first, last);
 	for (uint64_t i = first; i <= last; i++) {
 		struct block *b = get_block(r, i, deadline);
 		uint64_t bstart = i * r->o.block_size, from = MAX(off, bstart);
@@ -1531,15 +1544,15 @@ struct remote *remote_open(const char *url, const struct remote_options *o, char
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&r->share_locks[i], NULL);
 	if (!endpoint_parse(&r->ep, url, false, err, errsz))
-		goto fail;
+		goto bad;
 	if (r->o.cache_dir && !(r->o.cache_dir = strdup(r->o.cache_dir))) {
 		fail(err, errsz, "%s: out of memory", url);
-		goto fail;
+		goto bad;
 	}
 	r->share = curl_share_init();
 	if (!r->share) {
 		fail(err, errsz, "%s: out of memory", url);
-		goto fail;
+		goto bad;
 	}
 	curl_share_setopt(r->share, CURLSHOPT_LOCKFUNC, lock_share);
 	curl_share_setopt(r->share, CURLSHOPT_UNLOCKFUNC, unlock_share);
@@ -1548,22 +1561,22 @@ struct remote *remote_open(const char *url, const struct remote_options *o, char
 	curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	if (!pin_version(r, err, errsz))
-		goto fail;
+		goto bad;
 	r->nblocks = (r->size + r->o.block_size - 1) / r->o.block_size;
 	if (r->nblocks > MAX_BLOCKS) {
 		fail(err, errsz, "%s: %" PRIu64 " bytes are too many blocks of %zu bytes", url,
 		     r->size, r->o.block_size);
-		goto fail;
+		goto bad;
 	}
 	r->slots = calloc(MAX(r->nblocks, 1), sizeof(*r->slots));
 	if (!r->slots) {
 		fail(err, errsz, "%s: out of memory", url);
-		goto fail;
+		goto bad;
 	}
 	if (r->o.cache_dir && r->version && disk_open(r, err, errsz))
-		goto fail;
+		goto bad;
 	return r;
-fail:
+bad:
 	remote_close(r);
 	return NULL;
 }

@@ -9,23 +9,37 @@
  *                                         tools read them: AWS_ACCESS_KEY_ID,
  *                                         AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
  *                                         (else AWS_DEFAULT_REGION, else the profile's region
- *                                         in ~/.aws/config, else us-east-1), AWS_ENDPOINT_URL
- *                                         (path-style addressing: ENDPOINT/BUCKET/KEY; without
- *                                         it, https://BUCKET.s3.REGION.amazonaws.com/KEY),
+ *                                         in ~/.aws/config, else us-east-1),
+ *                                         AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else the
+ *                                         profile's endpoint_url (path-style addressing:
+ *                                         ENDPOINT/BUCKET/KEY; without one,
+ *                                         https://BUCKET.s3.REGION.amazonaws.com/KEY, or
+ *                                         path-style on s3.REGION.amazonaws.com for a bucket
+ *                                         with a dot),
  *                                         ~/.aws/credentials and ~/.aws/config with AWS_PROFILE
- *                                         (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE)
+ *                                         (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE).
+ *                                         The key is taken as written (not %-decoded), as the
+ *                                         AWS tools take it.
  *
  * The object is pinned when opened (its ETag, else Last-Modified, and its size): every later
- * request carries If-Match (If-Unmodified-Since); an object replaced under the mount fails its
- * reads with EIO, and remote_problem() says so; bytes of two versions are never mixed.
+ * request carries If-Match (If-Unmodified-Since, for a weak ETag or none), and each 206's
+ * Content-Range (start, length, total) and ETag are checked before its bytes are used; an object
+ * replaced under the mount fails every later read with EIO, and remote_problem() says so; bytes
+ * of two versions are never mixed.  An object with neither ETag nor Last-Modified cannot be
+ * pinned (nor cached on disk): only its size is checked.
  *
  * The cache: fixed-size blocks (remote_options.block_size), at most memory_limit bytes of them
- * in memory (least recently used dropped first), and, with a cache_dir, every block fetched kept
- * on disk as well (one sparse file per object version, named by a hash of URL and ETag; its
- * blocks are trusted only with the ETag they were fetched under).  Sequential reads are read
- * ahead; several ranges are fetched at once (curl multi).  A 5xx answer or a dropped connection
- * is retried with backoff; a read that cannot be served within timeout_s seconds fails with
- * EIO, never hangs.  Everything here is thread-safe. */
+ * in memory (least recently used dropped first; blocks being copied out are kept), and, with a
+ * cache_dir, every block fetched kept on disk as well: HASH.data, a sparse file of the object's
+ * bytes at their offsets, and HASH.map, its index (one byte a block, set only after the block's
+ * bytes are synced), HASH of URL, version, size and block size, so a block is trusted only with
+ * the version it was fetched under.  Readers of a block being fetched wait for that one fetch.
+ * A read that starts where the previous one ended has the next blocks fetched in the
+ * background.  Each fetch is made by the thread that needs it (a reader, or one of a few
+ * readahead threads), so several ranges are in flight at once, over connections kept and shared.
+ * A 5xx answer or a dropped connection is retried with backoff; a read that cannot be served
+ * within timeout_s seconds, retries included, fails with EIO, never hangs; 4xx answers are not
+ * retried.  Everything here is thread-safe; nothing is ever written to the object. */
 #ifndef COREFS_REMOTE_H
 #define COREFS_REMOTE_H
 
@@ -48,9 +62,12 @@ struct remote_options {
 /* Whether path names a remote object or prefix (http://, https://, s3://). */
 bool remote_claims(const char *path);
 
-/* Open the object at url: one HEAD (or a one-byte ranged GET where HEAD is refused) pins its
- * size and version.  NULL with a one-line reason in err (naming the URL: unreachable, 403 with
- * S3's error code, 404, a bad URL, no credentials for s3://). */
+/* Open the object at url: one HEAD (or a one-byte ranged GET where HEAD is refused, and for S3's
+ * 4xx, whose code only a GET's body tells) pins its size and version.  NULL with a one-line
+ * reason in err naming the URL: "s3://b/k: 403 Forbidden (SignatureDoesNotMatch: ...)",
+ * "http://h/x: 404 Not Found", "http://127.0.0.1:1/x: Couldn't connect to server", a bad URL,
+ * no credentials for s3://, a server without Range support.  A refused connection is not retried
+ * here (a wrong address fails at once); 5xx answers and dropped connections are. */
 struct remote *remote_open(const char *url, const struct remote_options *o, char *err,
 			   size_t errsz);
 void remote_close(struct remote *r);
@@ -81,13 +98,15 @@ void remote_stats(struct remote *r, struct remote_stats *out);
 /* The last read's failure, one line naming the URL ("" when none yet): for logs and tools. */
 void remote_last_error(struct remote *r, char *buf, size_t bufsz);
 
-/* The whole object into fd from offset 0, sequentially, its version checked (a line of progress
- * on stderr now and then when o->progress).  0, or -1 with err filled. */
+/* The whole object written to fd in order, by ranged GETs of 8 MiB each pinned to the version
+ * (not through the block cache), a line of progress on stderr now and then when o->progress.
+ * 0, or -1 with err filled. */
 int remote_download(struct remote *r, int fd, char *err, size_t errsz);
 
-/* The objects under a prefix (s3://BUCKET/PREFIX, every page of ListObjectsV2): their full URLs
- * (s3://BUCKET/KEY), sizes and ETags.  For http(s):// prefixes: an error (no listing).  0, or -1
- * with err filled. */
+/* The objects under a prefix (s3://BUCKET/PREFIX, every page of ListObjectsV2, the prefix taken
+ * as written): their full URLs (s3://BUCKET/KEY, the key as S3 holds it, unescaped), sizes,
+ * ETags (quoted, as a HEAD gives them) and mtimes, in S3's order (by key).  For http(s)://
+ * prefixes: an error (no listing).  0, or -1 with err filled. */
 struct remote_entry {
 	char *url;
 	uint64_t size;

@@ -217,6 +217,22 @@ def test_one_request_for_readers_of_one_block(tool, s3):
     assert st["misses"] == 1 and st["hits"] == 15 and st["requests"] == 2, p.stdout
 
 
+def test_blocks_of_one_read_in_parallel(tool, s3, data):
+    """One read of six blocks, each request answered after 0.5 s: the blocks after the first are
+    fetched by the workers while the reader fetches the first, not one after another (3.5 s)."""
+    mark = s3.proxy.mark()
+    s3.proxy.delay = 0.5
+    try:
+        t = time.monotonic()
+        p = run(tool, "cat", s3.object, 30 * BLOCK + 1, 6 * BLOCK - 2, env=s3.env())
+        elapsed = time.monotonic() - t
+    finally:
+        s3.proxy.delay = 0.0
+    assert p.returncode == 0 and p.stdout == data.read_bytes()[30 * BLOCK + 1:36 * BLOCK - 1]
+    assert sorted(a // BLOCK for a, _ in gets(s3.proxy, mark)) == list(range(30, 36))
+    assert elapsed < 2.5, elapsed
+
+
 def test_readahead_on_sequential_reads(tool, web):
     """Reading on from where the last read ended fetches the next blocks in the background
     (as many as READAHEAD, 4); random reads fetch only what they touch (test_bytes_at_offsets)."""

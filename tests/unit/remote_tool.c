@@ -368,6 +368,7 @@ int main(int argc, char **argv)
 				strtoull(argv[5], NULL, 0));
 	if (argc == 3 && !strcmp(argv[1], "repl"))
 		return cmd_repl(argv[2]);
-	fprintf(stderr, "usage: remote_tool stat|cat|download|list|stats|hammer|herd|repl URL [ARGS...]\n");
+	fprintf(stderr, "usage: remote_tool stat|cat|download|list|stats|hammer|herd|repl URL "
+		"[ARGS...]\n");
 	return 2;
 }
