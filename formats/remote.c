@@ -833,8 +833,13 @@ struct remote {
 	uint64_t next_off;		/* where the previous read ended, for readahead */
 	struct block *queue[READAHEAD * 4];	/* readahead, oldest first */
 	size_t queued;
-	pthread_t workers[WORKERS];
+	struct worker {
+		struct remote *r;
+		pthread_t thread;
+		struct block *current;	/* the block it is loading */
+	} workers[WORKERS];
 	unsigned nworkers;
+	pid_t pid;			/* the process the workers run in */
 	int stopping;
 
 	int data_fd, map_fd;		/* the disk cache, -1 without */
@@ -1345,7 +1350,8 @@ static void put_block(struct remote *r, struct block *b)
 
 static void *readahead_worker(void *p)
 {
-	struct remote *r = p;
+	struct worker *w = p;
+	struct remote *r = w->r;
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
@@ -1357,13 +1363,52 @@ static void *readahead_worker(void *p)
 			break;
 		b = r->queue[0];
 		memmove(r->queue, r->queue + 1, --r->queued * sizeof(r->queue[0]));
+		w->current = b;
 		pthread_mutex_unlock(&r->lock);
 		load(r, b, now_s() + r->o.timeout_s);
 		pthread_mutex_lock(&r->lock);
+		w->current = NULL;
 		unref(r, b);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
+}
+
+/* One more worker, up to WORKERS (r->lock held). */
+static void start_worker(struct remote *r)
+{
+	struct worker *w = &r->workers[r->nworkers];
+
+	if (r->nworkers == WORKERS)
+		return;
+	w->r = r;
+	w->current = NULL;
+	if (pthread_create(&w->thread, NULL, readahead_worker, w) == 0)
+		r->nworkers++;
+}
+
+/* In the child of a fork (a FUSE daemon's, after the object was opened and its headers read),
+ * the workers are gone: the blocks they were loading are dropped, so that readers fetch them
+ * again, and new workers take the queue (r->lock held). */
+static void after_fork(struct remote *r)
+{
+	if (r->pid == getpid())
+		return;
+	for (unsigned i = 0; i < r->nworkers; i++) {
+		struct block *b = r->workers[i].current;
+
+		if (!b)
+			continue;
+		b->state = B_FAILED;
+		b->listed = false;
+		r->slots[b->index] = NULL;
+		r->loading--;
+		unref(r, b);
+	}
+	r->nworkers = 0;
+	r->pid = getpid();
+	if (r->queued)
+		start_worker(r);
 }
 
 /* Queue block i for the workers unless it is there or being fetched, or memory_limit has no
@@ -1381,9 +1426,7 @@ static bool queue_block(struct remote *r, uint64_t i)
 	if (!b)
 		return false;
 	r->queue[r->queued++] = b;
-	if (r->nworkers < WORKERS &&
-	    pthread_create(&r->workers[r->nworkers], NULL, readahead_worker, r) == 0)
-		r->nworkers++;
+	start_worker(r);
 	return true;
 }
 
@@ -1397,6 +1440,7 @@ static void read_ahead(struct remote *r, uint64_t off, uint64_t end, uint64_t fi
 	bool sequential, room = true;
 
 	pthread_mutex_lock(&r->lock);
+	after_fork(r);
 	sequential = r->next_off && off == r->next_off;
 	r->next_off = end;
 	if (!r->problem && !r->stopping) {
@@ -1534,6 +1578,7 @@ struct remote *remote_open(const char *url, const struct remote_options *o, char
 		return NULL;
 	}
 	r->data_fd = r->map_fd = -1;
+	r->pid = getpid();
 	options(&r->o, o);
 	r->lru.next = r->lru.prev = &r->lru;
 	pthread_mutex_init(&r->lock, NULL);
@@ -1586,11 +1631,12 @@ void remote_close(struct remote *r)
 	if (!r)
 		return;
 	pthread_mutex_lock(&r->lock);
+	after_fork(r);
 	__atomic_store_n(&r->stopping, 1, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&r->changed);
 	pthread_mutex_unlock(&r->lock);
 	for (unsigned i = 0; i < r->nworkers; i++)
-		pthread_join(r->workers[i], NULL);
+		pthread_join(r->workers[i].thread, NULL);
 	for (size_t i = 0; i < r->queued; i++)
 		block_free(r->queue[i]);
 	for (uint64_t i = 0; r->slots && i < r->nblocks; i++)

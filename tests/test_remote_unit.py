@@ -250,6 +250,27 @@ def test_readahead_on_sequential_reads(tool, web):
     repl.close()
 
 
+def test_readahead_across_a_fork(tool, s3, data):
+    """A daemon forks after its first reads (corefs reads headers, then fuse_daemonize): the
+    readahead threads do not survive it, and the blocks they were fetching are fetched again by
+    the child, not waited for until the deadline."""
+    want = data.read_bytes()
+    repl = Repl(tool, s3.object, s3.env(), timeout=5)
+    s3.proxy.delay = 0.5
+    try:
+        assert repl.read(40 * BLOCK, 100)[1] is None
+        assert repl.read(40 * BLOCK + 100, 100)[1] is None      # queues blocks 41-44
+        assert repl.ask("fork") == "forked"
+        t = time.monotonic()
+        for b in range(41, 45):
+            got, err = repl.read(b * BLOCK + 5, 10)
+            assert got == want[b * BLOCK + 5:b * BLOCK + 15], err
+        assert time.monotonic() - t < 4
+    finally:
+        s3.proxy.delay = 0.0
+    repl.close()
+
+
 def test_lru_bound(tool, web):
     """With room for two blocks, a third read drops the least recently used: reading it again
     is a request again; with room enough, it is not."""

@@ -11,7 +11,8 @@
  *   remote_tool download URL             the whole object to stdout (remote_download)
  *   remote_tool repl URL                 reads commands on stdin, one answer line each:
  *                                        "read OFF LEN" -> "ok N HEX" or "err SECONDS MESSAGE",
- *                                        "problem", "stats", "quit"
+ *                                        "problem", "stats", "fork" (the child goes on),
+ *                                        "quit"
  *
  * Options come from the environment: REMOTE_TOOL_CACHE_DIR, REMOTE_TOOL_BLOCK (bytes),
  * REMOTE_TOOL_MEM (bytes), REMOTE_TOOL_TIMEOUT (seconds), REMOTE_TOOL_MAX_KEYS (list's page),
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -333,6 +335,16 @@ static int cmd_repl(const char *url)
 			remote_stats(r, &s);
 			printf("stats %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
 			       s.requests, s.bytes, s.hits, s.misses, s.disk_hits);
+		} else if (!strncmp(line, "fork", 4)) {
+			/* As a FUSE daemon forks after opening: the child goes on, the parent waits. */
+			int status;
+			pid_t pid = fork();
+
+			if (pid > 0) {
+				waitpid(pid, &status, 0);
+				_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+			}
+			printf("forked\n");
 		} else if (!strncmp(line, "quit", 4)) {
 			break;
 		} else {
