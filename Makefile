@@ -16,14 +16,16 @@ CC        ?= cc
 PKG_CONFIG ?= pkg-config
 PYTHON    ?= /usr/bin/python3
 
-PKGS      := fuse3 libelf libunwind-coredump libcjson libzstd liblzma liblz4 libdebuginfod libdw
+PKGS      := fuse3 libelf libunwind-coredump libcjson libzstd liblzma liblz4 libdebuginfod libdw \
+             libcurl
 # Debian packages: to build, to test, to run the demo.
 DEB_BUILD := build-essential pkg-config libfuse3-dev libelf-dev libunwind-dev libcjson-dev \
-             libzstd-dev liblzma-dev liblz4-dev libiberty-dev libdebuginfod-dev libdw-dev
+             libzstd-dev liblzma-dev liblz4-dev libiberty-dev libdebuginfod-dev libdw-dev \
+             libcurl4-openssl-dev
 DEB_RUN   := fuse3 xz-utils
 DEB_TEST  := gdb gdb-multiarch python3 python3-pytest elfutils clang python3-psutil \
              prometheus-process-exporter procps zstd xz-utils lz4 rustc \
-             htop lsof tmux golang-go debuginfod nginx
+             htop lsof tmux golang-go debuginfod nginx nodejs
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
@@ -37,7 +39,8 @@ LDLIBS    += $(PKG_LIBS) -liberty -lpthread
 
 FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c formats/process.c \
                formats/layout.c \
-               formats/files.c formats/fetch.c formats/vma.c formats/macho.c formats/memory.c formats/procargs.c \
+               formats/files.c formats/fetch.c formats/remote.c formats/vma.c formats/macho.c \
+               formats/memory.c formats/procargs.c \
                formats/modules.c formats/symbols.c formats/unwind.c formats/ehframe.c \
                formats/resident.c \
                formats/compressed.c formats/internal.c formats/util.c formats/dump.c \
@@ -112,6 +115,7 @@ deps:
 	@missing=$$(for p in $(DEB_BUILD) $(DEB_RUN) $(DEB_TEST); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "installing:" $$missing; \

@@ -323,7 +323,8 @@ static int sink_write(struct sink *k, const unsigned char *out, size_t len)
 /* --- decompressing -------------------------------------------------------------------------- */
 
 struct run {
-	int fd;			/* the compressed file */
+	const struct core *src;	/* the compressed bytes */
+	bool progress;
 	const char *path;	/* its name, for errors */
 	const struct codec *k;
 	compressed_is_dump *is_dump;
@@ -379,21 +380,25 @@ static int decompress(struct run *r, struct core_error *err)
 		r->k->end(&s);	/* each end takes a stream its init left half made */
 		return -1;
 	}
-	posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (!r->src->remote)
+		posix_fadvise(r->src->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	for (;;) {
 		size_t used = 0, made = 0;
 		enum step st;
 		bool progress;
 
 		if (inpos == inlen && !eof) {
-			ssize_t n = pread(r->fd, r->in, IN_SIZE, (off_t)off);
+			ssize_t n = core_pread(r->src, r->in, IN_SIZE, off);
 
-			if (n < 0 && errno == EINTR)
-				continue;
 			if (n < 0) {
 				core_fail(err, CORE_E_IO, "%s: %s", r->path, strerror(errno));
 				goto out;
 			}
+			if (r->progress && n > 0 && (off + (uint64_t)n) >> 26 != off >> 26)
+				fprintf(stderr, "corefs: %s: decompressing: %" PRIu64 " of %" PRIu64
+					" MiB read, %" PRIu64 " MiB out\n", r->path,
+					(off + (uint64_t)n) >> 20, r->src->file_size >> 20,
+					(r->sink.size + outlen) >> 20);
 			off += (uint64_t)n;
 			inlen = (size_t)n;
 			inpos = 0;
@@ -447,10 +452,12 @@ out:
 	return ret;
 }
 
-int compressed_open(int fd, const char *path, const struct stat *st, const char *codec,
-		    compressed_is_dump *is_dump, struct decompressed *out, struct core_error *err)
+int compressed_open(const struct core *src, const struct stat *st, const char *codec,
+		    compressed_is_dump *is_dump, bool progress, struct decompressed *out,
+		    struct core_error *err)
 {
-	struct run r = { .fd = fd, .path = path, .is_dump = is_dump };
+	const char *path = src->path;
+	struct run r = { .src = src, .progress = progress, .path = path, .is_dump = is_dump };
 	struct timespec times[2] = { st->st_atim, st->st_mtim };
 	char name[224];
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "core.h"
 #include "error.h"
 
 /* The codec whose magic starts head ("zstd", "xz", "lz4"), or NULL. */
@@ -26,13 +27,16 @@ struct decompressed {
 	bool cut;		/* the stream ends early: what it held is all there is */
 };
 
-/* Decompress fd (path names it in errors, st is its fstat) with codec (compressed_codec's name)
- * into out.  The first bytes that come out must satisfy is_dump, else decompressing stops there.
- * Returns 0, or -1 with err filled (one line naming the file): a corrupt stream, an I/O error, a
- * file that decompresses to something other than a dump, a stream cut before 4 bytes came out,
- * or more data than the limit (compressed_limit).  fd is only read, never closed. */
-int compressed_open(int fd, const char *path, const struct stat *st, const char *codec,
-		    compressed_is_dump *is_dump, struct decompressed *out, struct core_error *err);
+/* Decompress the bytes of src (core_pread: a local file, or a remote object streamed through its
+ * cache; src->path names it in errors, st is its stat) with codec (compressed_codec's name) into
+ * out.  The first bytes that come out must satisfy is_dump, else decompressing stops there.
+ * progress: a line on stderr now and then (a remote dump takes a while).  Returns 0, or -1 with
+ * err filled (one line naming the file): a corrupt stream, an I/O error, a file that
+ * decompresses to something other than a dump, a stream cut before 4 bytes came out, or more
+ * data than the limit (compressed_limit).  src is only read. */
+int compressed_open(const struct core *src, const struct stat *st, const char *codec,
+		    compressed_is_dump *is_dump, bool progress, struct decompressed *out,
+		    struct core_error *err);
 
 /* After a reader failed on a dump whose stream ended early (d->cut): say that the stream was cut
  * and too little of the core came out, with the reader's reason (err's message). */

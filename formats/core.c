@@ -10,6 +10,7 @@
 
 #include "core.h"
 #include "dump.h"
+#include "remote.h"
 #include "util.h"
 
 int core_open(const char *path, struct core **out, struct core_error *err)
@@ -54,8 +55,14 @@ void core_close(struct core *c)
 	free(c->seg_by_addr);
 	if (c->fd >= 0)
 		close(c->fd);
+	remote_close(c->origin);
 	free(c->path);
 	free(c);
+}
+
+ssize_t core_pread(const struct core *c, void *buf, size_t n, uint64_t off)
+{
+	return c->remote ? remote_pread(c->remote, buf, n, off) : pread_full(c->fd, buf, n, off);
 }
 
 /* How many entries of an index sorted by address have their address <= addr: the entry that may
@@ -110,6 +117,11 @@ bool core_file_data(const struct core *c, uint64_t off, uint64_t end, uint64_t *
 
 	if (off >= end || end > (uint64_t)INT64_MAX)
 		return false;
+	if (c->remote) {
+		*start = off;	/* an object keeps no holes: all of it is data */
+		*stop = end;
+		return true;
+	}
 	data = lseek(c->fd, (off_t)off, SEEK_DATA);
 	if (data < 0 && errno == ENXIO)
 		return false;
@@ -129,6 +141,9 @@ bool core_still_whole(const struct core *c)
 {
 	struct stat st;
 
+	/* A remote object is pinned: one that changed fails its reads (remote.h). */
+	if (c->remote)
+		return true;
 	return fstat(c->fd, &st) == 0 && (uint64_t)st.st_size >= c->file_size;
 }
 
@@ -147,10 +162,8 @@ ssize_t core_read_mem(const struct core *c, uint64_t addr, void *buf, size_t len
 		if (in >= s->avail)
 			break;
 		n = MIN(s->avail - in, (uint64_t)(len - done));
-		r = pread(c->fd, (char *)buf + done, (size_t)n, (off_t)(s->offset + in));
+		r = core_pread(c, (char *)buf + done, (size_t)n, s->offset + in);
 		if (r < 0) {
-			if (errno == EINTR)
-				continue;
 			if (done)
 				break;
 			return -1;

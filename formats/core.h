@@ -108,10 +108,18 @@ struct core_note {
 	const unsigned char *desc;
 };
 
+struct remote;
+
 struct core {
 	char *path;
-	int fd;			/* the file, or a sealed memfd of it decompressed (compressed.h) */
-	uint64_t file_size;	/* of what fd holds: the decompressed size for a compressed file */
+	/* The bytes: the file, or a sealed memfd of it decompressed (compressed.h); for a remote
+	 * dump (remote.h), a sparse memfd holding only its headers and notes, for libelf, while
+	 * every other byte is read from remote: all reads go through core_pread(). */
+	int fd;
+	struct remote *remote;	/* NULL for a local file, and once a remote one is decompressed */
+	struct remote *origin;	/* where a remote dump came from (also once decompressed) */
+	struct core_copy *copy;	/* a remote dump's whole copy, once made (core_local_fd) */
+	uint64_t file_size;	/* of the dump's bytes: the decompressed size for a compressed file */
 	const char *codec;	/* "zstd", "xz", "lz4" when the file is compressed, else NULL */
 	uint64_t compressed_size;	/* the file's own size then */
 	const unsigned char *image;	/* the file mapped read-only (libelf's mapping), or NULL */
@@ -160,6 +168,16 @@ struct core {
 
 /* Open and parse a core.  On failure returns -1 with err filled (one line, naming the file). */
 int core_open(const char *path, struct core **out, struct core_error *err);
+
+/* Up to n of the dump's bytes at off (a local file's, or a remote object's through its cache):
+ * how many (fewer only at the end), or -1 with errno set when none could be read. */
+ssize_t core_pread(const struct core *c, void *buf, size_t n, uint64_t off);
+
+/* An fd of all the dump's bytes on this machine, for what maps them (revival): c->fd for a local
+ * file; for a remote dump, a copy downloaded once (with progress lines when asked for) into an
+ * unlinked file in the cache directory (else /var/tmp) and kept while c is open.  -1 with a
+ * one-line reason in err. */
+int core_local_fd(const struct core *c, char *err, size_t errsz);
 void core_close(struct core *c);
 
 /* Bytes of memory at addr as the core holds them: copies up to len bytes and returns how many

@@ -8,10 +8,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,7 +23,15 @@
 #include "elfcore.h"
 #include "internal.h"
 #include "macho.h"
+#include "remote.h"
 #include "util.h"
+
+/* A remote dump's whole copy on this machine (core_local_fd). */
+struct core_copy {
+	pthread_mutex_t lock;
+	int fd;			/* -1 until made */
+	char why[512];		/* why it could not be made */
+};
 
 /* --- formats, by their first bytes ---------------------------------------------------------- */
 
@@ -126,6 +137,13 @@ void dump_close(struct core *c)
 	for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
 		if (formats[i].close)
 			formats[i].close(c);
+	if (c->copy) {
+		if (c->copy->fd >= 0)
+			close(c->copy->fd);
+		pthread_mutex_destroy(&c->copy->lock);
+		free(c->copy);
+		c->copy = NULL;
+	}
 }
 
 /* --- sources, by the path ------------------------------------------------------------------- */
@@ -151,7 +169,84 @@ static int open_file(struct core *c, struct stat *st, struct core_error *err)
 	return 0;
 }
 
+/* How remote dumps are read (dump_remote_options). */
+static struct remote_options remote_options;
+
+void dump_remote_options(const struct remote_options *o)
+{
+	remote_options = *o;
+}
+
+const struct remote_options *dump_remote(void)
+{
+	return &remote_options;
+}
+
+/* The remote object's Last-Modified (else now) as the mtime of c->fd, which stands for the file:
+ * set again once the headers were copied into it. */
+static int pin_mtime(struct core *c)
+{
+	struct timespec times[2];
+
+	times[0].tv_sec = times[1].tv_sec = remote_mtime(c->origin);
+	times[0].tv_nsec = times[1].tv_nsec = remote_mtime(c->origin) ? 0 : UTIME_NOW;
+	return futimens(c->fd, times);
+}
+
+/* A remote object: its bytes are read through remote.h; c->fd is a sparse memfd of its size,
+ * which holds the headers and notes once the reader fetched them for libelf (elfcore.c), carries
+ * the object's mtime, and lets only its owner read (the object was read with the caller's
+ * credentials). */
+static int open_remote(struct core *c, struct stat *st, struct core_error *err)
+{
+	char why[512];
+
+	c->copy = calloc(1, sizeof(*c->copy));
+	if (!c->copy)
+		return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
+	pthread_mutex_init(&c->copy->lock, NULL);
+	c->copy->fd = -1;
+	c->origin = c->remote = remote_open(c->path, &remote_options, why, sizeof(why));
+	if (!c->remote)
+		return core_fail(err, CORE_E_IO, "%s", why);
+	c->file_size = remote_size(c->remote);
+	if (c->file_size == 0)
+		return core_fail(err, CORE_E_EMPTY, "%s: empty object, not a core", c->path);
+	c->fd = memfd_create("corefs:remote", MFD_CLOEXEC);
+	if (c->fd < 0 || ftruncate(c->fd, (off_t)c->file_size) < 0 || fchmod(c->fd, 0600) < 0 ||
+	    pin_mtime(c) < 0 || fstat(c->fd, st) < 0)
+		return core_fail(err, CORE_E_IO, "%s: memfd: %s", c->path, strerror(errno));
+	return 0;
+}
+
+int core_local_fd(const struct core *c, char *err, size_t errsz)
+{
+	const char *dir = remote_options.cache_dir ? remote_options.cache_dir : "/var/tmp";
+	struct core_copy *k = c->copy;
+	int fd;
+
+	if (!c->remote)
+		return c->fd;
+	pthread_mutex_lock(&k->lock);
+	if (k->fd < 0 && !k->why[0]) {
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (fd < 0)
+			snprintf(k->why, sizeof(k->why), "%s: a file for its copy in %s: %s", c->path,
+				 dir, strerror(errno));
+		else if (remote_download(c->remote, fd, k->why, sizeof(k->why)) < 0)
+			close(fd);
+		else
+			k->fd = fd;
+	}
+	fd = k->fd;
+	if (fd < 0)
+		snprintf(err, errsz, "%s", k->why);
+	pthread_mutex_unlock(&k->lock);
+	return fd;
+}
+
 static const struct dump_source sources[] = {
+	{ .name = "remote", .claims = remote_claims, .open = open_remote },
 	{ .name = "file", .claims = NULL, .open = open_file },
 };
 
@@ -175,7 +270,7 @@ struct head {
  * read them by. */
 static const struct dump_format *sniff_fd(struct core *c, struct head *h, struct core_error *err)
 {
-	ssize_t n = pread_full(c->fd, h->b, sizeof(h->b), 0);
+	ssize_t n = core_pread(c, h->b, sizeof(h->b), 0);
 	const struct dump_format *f;
 	enum dump_verdict v;
 
@@ -197,10 +292,14 @@ static const struct dump_format *sniff_fd(struct core *c, struct head *h, struct
 static int unwrap(struct core *c, const struct stat *st, const struct head *h,
 		  struct decompressed *z, struct core_error *err)
 {
-	if (compressed_open(c->fd, c->path, st, compressed_codec(h->b, h->n), readable, z, err) < 0)
+	if (compressed_open(c, st, compressed_codec(h->b, h->n), readable,
+			    c->remote && remote_options.progress, z, err) < 0)
 		return -1;
 	close(c->fd);
 	c->fd = z->fd;
+	/* A remote dump streamed through its cache: its bytes are in the memfd now (c->origin
+	 * still says where they came from). */
+	c->remote = NULL;
 	c->file_size = z->size;
 	c->codec = z->codec;
 	c->compressed_size = (uint64_t)st->st_size;
@@ -236,5 +335,7 @@ int dump_read(struct core *c, struct core_error *err)
 			compressed_unusable(c->path, &z, err);
 		return -1;
 	}
+	if (c->remote && pin_mtime(c) < 0)
+		return core_fail(err, CORE_E_IO, "%s: memfd: %s", c->path, strerror(errno));
 	return 0;
 }

@@ -1,8 +1,8 @@
 /* formats/dump.h — the one place that opens a dump: where its bytes come from, and what they are.
  *
- * Two tables in dump.c.  Sources say where the bytes come from, chosen by the path: today a local
- * file; a remote source (HTTP, S3) is a row that claims its URLs and hands back an fd of the
- * bytes.  Formats say what the bytes are, chosen by one sniff of their first bytes (dump_sniff):
+ * Two tables in dump.c.  Sources say where the bytes come from, chosen by the path: a remote
+ * object (http://, https://, s3://: remote.h), else a local file; either way they are read with
+ * core_pread().  Formats say what the bytes are, chosen by one sniff of their first bytes (dump_sniff):
  * a reader fills the model (ELF core, Mach-O core; a minidump reader is a row), a container holds
  * other bytes, which are sniffed in turn (zstd, xz, lz4: compressed.c's codec table), and a
  * refusal names a format corefs knows but does not read. */
@@ -59,5 +59,10 @@ int dump_read(struct core *c, struct core_error *err);
 
 /* Release what the readers kept in c (core_close). */
 void dump_close(struct core *c);
+
+/* How dumps at remote URLs are read from now on (remote.h); before any is opened. */
+struct remote_options;
+void dump_remote_options(const struct remote_options *o);
+const struct remote_options *dump_remote(void);
 
 #endif

@@ -10,11 +10,13 @@
  *      it), NT_PRPSINFO, NT_AUXV, NT_FILE, NT_SIGINFO; NetBSD's procinfo and per-LWP notes;
  *   6. derived facts: pid, the killing signal, the producer, and what is missing.
  * Every count and size is checked against the bytes that exist before it is used. */
+#include <errno.h>
 #include <gelf.h>
 #include <inttypes.h>
 #include <libelf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arch.h"
 #include "core.h"
@@ -22,6 +24,109 @@
 #include "elfnote.h"
 #include "internal.h"
 #include "util.h"
+
+/* --- 1. a remote core's headers ------------------------------------------------------------ */
+
+#define HEADERS_MAX (256u << 20)	/* the most bytes of headers and notes copied for libelf */
+
+/* Copy [off, off + len) of the dump into c->fd, the sparse memfd libelf maps, clamped to the
+ * dump's end.  0, or -1 with err filled. */
+static int copy_range(struct core *c, uint64_t off, uint64_t len, uint64_t *budget,
+		      struct core_error *err)
+{
+	unsigned char *buf;
+
+	if (off >= c->file_size)
+		return 0;
+	len = MIN(len, c->file_size - off);
+	if (len > *budget)
+		return core_fail(err, CORE_E_TOO_LARGE, "%s: headers and notes of more than %u MiB",
+				 c->path, HEADERS_MAX >> 20);
+	*budget -= len;
+	buf = malloc(MIN(len, (uint64_t)4 << 20) ? MIN(len, (uint64_t)4 << 20) : 1);
+	if (!buf)
+		return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
+	for (uint64_t done = 0; done < len;) {
+		size_t n = (size_t)MIN(len - done, (uint64_t)4 << 20);
+		ssize_t got = core_pread(c, buf, n, off + done);
+
+		if (got <= 0 || pwrite(c->fd, buf, (size_t)got, (off_t)(off + done)) != got) {
+			free(buf);
+			return core_fail(err, CORE_E_IO, "%s: reading its headers at 0x%" PRIx64 ": %s",
+					 c->path, off + done, got == 0 ? "the object ends early" :
+					 strerror(errno));
+		}
+		done += (uint64_t)got;
+	}
+	free(buf);
+	return 0;
+}
+
+/* A field of the header bytes h (n of them) at off, in the core's byte order; 0 past the end. */
+static uint64_t field(const unsigned char *h, size_t n, size_t off, unsigned size, bool big)
+{
+	uint64_t v = 0;
+
+	if (off + size > n)
+		return 0;
+	for (unsigned i = 0; i < size; i++)
+		v |= (uint64_t)h[big ? off + i : off + size - 1 - i] << (8 * (size - 1 - i));
+	return v;
+}
+
+/* A remote core (remote.h): only what libelf reads of it is fetched, into c->fd: the ELF header,
+ * section header 0 (the counts of PN_XNUM), the program headers and the notes.  What is wrong
+ * with them is for the checks below to find, on the bytes copied. */
+static int fetch_headers(struct core *c, struct core_error *err)
+{
+	unsigned char eh[64], sh[64], *ph = NULL;
+	uint64_t budget = HEADERS_MAX, phoff, shoff, phnum, phsz, shsz;
+	bool is64, big;
+	ssize_t n = core_pread(c, eh, sizeof(eh), 0);
+	int r = -1;
+
+	if (n < 0)
+		return core_fail(err, CORE_E_IO, "%s: %s", c->path, strerror(errno));
+	if (copy_range(c, 0, (uint64_t)n, &budget, err) < 0)
+		return -1;
+	if (n < 20)
+		return 0;
+	is64 = eh[EI_CLASS] == ELFCLASS64;
+	big = eh[EI_DATA] == ELFDATA2MSB;
+	phoff = field(eh, (size_t)n, is64 ? 32 : 28, is64 ? 8 : 4, big);
+	shoff = field(eh, (size_t)n, is64 ? 40 : 32, is64 ? 8 : 4, big);
+	phsz = field(eh, (size_t)n, is64 ? 54 : 42, 2, big);
+	phnum = field(eh, (size_t)n, is64 ? 56 : 44, 2, big);
+	shsz = field(eh, (size_t)n, is64 ? 58 : 46, 2, big);
+	if (shoff && shsz && copy_range(c, shoff, MIN(shsz, sizeof(sh)), &budget, err) < 0)
+		return -1;
+	if (phnum == PN_XNUM && shoff && shsz >= (is64 ? 48u : 32u)) {
+		ssize_t got = core_pread(c, sh, (size_t)MIN(shsz, sizeof(sh)), shoff);
+
+		phnum = got > 0 ? field(sh, (size_t)got, is64 ? 44 : 28, 4, big) : 0;
+	}
+	if (!phnum || phsz < (is64 ? 56u : 32u) || phnum * phsz > HEADERS_MAX)
+		return 0;
+	if (copy_range(c, phoff, phnum * phsz, &budget, err) < 0)
+		return -1;
+	ph = malloc(phnum * phsz);
+	if (!ph)
+		return core_fail(err, CORE_E_NOMEM, "%s: out of memory", c->path);
+	n = core_pread(c, ph, phnum * phsz, phoff);
+	for (uint64_t i = 0; n > 0 && i < (uint64_t)n / phsz; i++) {
+		const unsigned char *p = ph + i * phsz;
+		uint64_t type = field(p, phsz, 0, 4, big);
+		uint64_t off = field(p, phsz, is64 ? 8 : 4, is64 ? 8 : 4, big);
+		uint64_t size = field(p, phsz, is64 ? 32 : 16, is64 ? 8 : 4, big);
+
+		if (type == PT_NOTE && copy_range(c, off, size, &budget, err) < 0)
+			goto out;
+	}
+	r = 0;
+out:
+	free(ph);
+	return r;
+}
 
 /* --- 2. segments ------------------------------------------------------------------------- */
 
@@ -271,6 +376,8 @@ int elfcore_read(struct core *c, struct core_error *err)
 	uint64_t claimed, phend;
 
 	elf_version(EV_CURRENT);
+	if (c->remote && fetch_headers(c, err) < 0)
+		return -1;
 	elf = elf_begin(c->fd, ELF_C_READ_MMAP, NULL);
 	if (!elf && c->file_size < sizeof(Elf64_Ehdr))
 		return core_fail(err, CORE_E_TRUNCATED, "%s: truncated ELF header (%" PRIu64 " bytes)",
@@ -329,7 +436,7 @@ int elfcore_read(struct core *c, struct core_error *err)
 	derive(c, shnum);
 	/* Not for a decompressed core: a read through a mapping of a memfd's hole allocates the
 	 * page, where pread reads zeros; its pages of zeros would fill up memory as mem is read. */
-	if (!c->codec) {
+	if (!c->codec && !c->remote) {
 		size_t n = 0;
 		const unsigned char *img = (const unsigned char *)elf_rawfile(elf, &n);
 

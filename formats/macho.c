@@ -260,7 +260,7 @@ static int add_lc_note(struct macho *m, const unsigned char *lc, uint32_t cmdsiz
 		if (!payload)
 			return core_fail(err, CORE_E_NOMEM, "%s: out of memory for LC_NOTE \"%s\"",
 					 c->path, owner);
-		got = pread_full(c->fd, payload, (size_t)avail, off);
+		got = core_pread(c, payload, (size_t)avail, off);
 		if (got < 0) {
 			free(payload);
 			return core_fail(err, CORE_E_IO, "%s: reading LC_NOTE \"%s\": %s", c->path, owner,
@@ -488,7 +488,7 @@ int macho_read(struct core *c, struct core_error *err)
 	ssize_t got;
 	int r;
 
-	got = pread_full(c->fd, h, sizeof(h), 0);
+	got = core_pread(c, h, sizeof(h), 0);
 	if (got < 0)
 		return core_fail(err, CORE_E_IO, "%s: %s", c->path, strerror(errno));
 	if ((size_t)got < sizeof(h))
@@ -538,7 +538,7 @@ int macho_read(struct core *c, struct core_error *err)
 	if (!cmds)
 		return core_fail(err, CORE_E_NOMEM, "%s: out of memory for %u bytes of load commands",
 				 c->path, size);
-	got = pread_full(c->fd, cmds, size, MACH_HEADER_64_SIZE);
+	got = core_pread(c, cmds, size, MACH_HEADER_64_SIZE);
 	if (got != (ssize_t)size) {
 		free(cmds);
 		return core_fail(err, got < 0 ? CORE_E_IO : CORE_E_TRUNCATED, "%s: reading load "

@@ -841,6 +841,8 @@ struct remote {
 	unsigned nworkers;
 	pid_t pid;			/* the process the workers run in */
 	int stopping;
+	bool parking;			/* a fork is coming: the workers end (park_workers) */
+	struct remote *next_open;	/* the list of open remotes (all_open) */
 
 	int data_fd, map_fd;		/* the disk cache, -1 without */
 };
@@ -1357,9 +1359,9 @@ static void *readahead_worker(void *p)
 	for (;;) {
 		struct block *b;
 
-		while (!r->stopping && !r->queued)
+		while (!r->stopping && !r->parking && !r->queued)
 			pthread_cond_wait(&r->changed, &r->lock);
-		if (r->stopping)
+		if (r->stopping || r->parking)
 			break;
 		b = r->queue[0];
 		memmove(r->queue, r->queue + 1, --r->queued * sizeof(r->queue[0]));
@@ -1387,28 +1389,82 @@ static void start_worker(struct remote *r)
 		r->nworkers++;
 }
 
-/* In the child of a fork (a FUSE daemon's, after the object was opened and its headers read),
- * the workers are gone: the blocks they were loading are dropped, so that readers fetch them
- * again, and new workers take the queue (r->lock held). */
+/* After a fork (see below) the workers are gone, in the child and in the parent: new ones take
+ * the queue (r->lock held). */
 static void after_fork(struct remote *r)
 {
-	if (r->pid == getpid())
-		return;
-	for (unsigned i = 0; i < r->nworkers; i++) {
-		struct block *b = r->workers[i].current;
-
-		if (!b)
-			continue;
-		b->state = B_FAILED;
-		b->listed = false;
-		r->slots[b->index] = NULL;
-		r->loading--;
-		unref(r, b);
-	}
-	r->nworkers = 0;
-	r->pid = getpid();
-	if (r->queued)
+	if (r->queued && !r->nworkers)
 		start_worker(r);
+	r->pid = getpid();
+}
+
+/* --- fork ----------------------------------------------------------------------------------- */
+
+/* A FUSE daemon forks (fuse_daemonize) after its remote objects were opened and their headers
+ * read, with readahead under way.  A child has only the forking thread: a worker's lock, a
+ * condition variable with waiters or a block being loaded would stay so in it forever.  So every
+ * fork (pthread_atfork) first waits for the workers of every open remote to end (each finishes
+ * the block it is loading: bounded by timeout_s), and holds the list; the child and the parent
+ * start new workers when readahead next wants them, and leave the queue as it was. */
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct remote *all_open;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void park_workers(struct remote *r)
+{
+	pthread_t threads[WORKERS];
+	unsigned n;
+
+	pthread_mutex_lock(&r->lock);
+	r->parking = true;
+	pthread_cond_broadcast(&r->changed);
+	n = r->nworkers;
+	for (unsigned i = 0; i < n; i++)
+		threads[i] = r->workers[i].thread;
+	pthread_mutex_unlock(&r->lock);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(threads[i], NULL);
+	pthread_mutex_lock(&r->lock);
+	r->nworkers = 0;
+	r->parking = false;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void before_fork(void)
+{
+	pthread_mutex_lock(&all_lock);
+	for (struct remote *r = all_open; r; r = r->next_open)
+		park_workers(r);
+}
+
+static void after_fork_either(void)
+{
+	pthread_mutex_unlock(&all_lock);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(before_fork, after_fork_either, after_fork_either);
+}
+
+static void list_open(struct remote *r)
+{
+	pthread_once(&atfork_once, register_atfork);
+	pthread_mutex_lock(&all_lock);
+	r->next_open = all_open;
+	all_open = r;
+	pthread_mutex_unlock(&all_lock);
+}
+
+static void unlist_open(struct remote *r)
+{
+	pthread_mutex_lock(&all_lock);
+	for (struct remote **p = &all_open; *p; p = &(*p)->next_open)
+		if (*p == r) {
+			*p = r->next_open;
+			break;
+		}
+	pthread_mutex_unlock(&all_lock);
 }
 
 /* Queue block i for the workers unless it is there or being fetched, or memory_limit has no
@@ -1620,6 +1676,7 @@ struct remote *remote_open(const char *url, const struct remote_options *o, char
 	}
 	if (r->o.cache_dir && r->version && disk_open(r, err, errsz))
 		goto bad;
+	list_open(r);
 	return r;
 bad:
 	remote_close(r);
@@ -1630,6 +1687,7 @@ void remote_close(struct remote *r)
 {
 	if (!r)
 		return;
+	unlist_open(r);
 	pthread_mutex_lock(&r->lock);
 	after_fork(r);
 	__atomic_store_n(&r->stopping, 1, __ATOMIC_RELAXED);

@@ -85,7 +85,7 @@ static uint64_t nonzero_pages(const struct core *c, const struct core_segment *s
 			uint64_t addr = s->vaddr + (off - s->offset);
 			/* Up to CHUNK bytes, ending at a page boundary when more follow. */
 			uint64_t end = MIN(stop, off + CHUNK - (addr - base) % page);
-			ssize_t got = pread_full(c->fd, buf, end - off, off);
+			ssize_t got = core_pread(c, buf, end - off, off);
 
 			if (got <= 0) {
 				/* Unreadable now: count the rest of the run as the data it is. */
@@ -117,7 +117,9 @@ static void count(struct resident *r)
 	const struct core *c = r->core;
 	unsigned char *buf = NULL;
 
-	if (c->producer == CORE_BY_GDB)
+	/* Not for a remote core: reading every byte to count pages would fetch the whole object
+	 * (its pages count as a kernel core's do: all it holds). */
+	if (c->producer == CORE_BY_GDB && !c->remote)
 		buf = malloc(CHUNK);
 	for (size_t i = 0; i < c->nsegs; i++) {
 		const struct core_segment *s = &c->segs[i];

@@ -10,7 +10,10 @@
 
 #include "../formats/compressed.h"
 #include "../formats/dump.h"
+#include "../formats/remote.h"
 #include "cores.h"
+
+#define REMOTE_RESCAN 10	/* seconds between listings of a remote prefix */
 
 /* A slot for core, or with no core yet (a compressed file, opened later) and the pid given. */
 static struct slot *new_slot(struct cores *cs, const char *name, const char *path,
@@ -261,6 +264,54 @@ static void scan(struct cores *cs)
 	free(seen);
 }
 
+/* A remote prefix: its objects' names below it (not those further down), each as a file whose
+ * inode number is its ETag's hash, so that an object replaced under its name is a new core.  An
+ * object is opened on first use (or after this scan, to learn its pid, when its name does not
+ * give it): its headers are fetched only then. */
+static void scan_remote(struct cores *cs)
+{
+	struct remote_entry *e = NULL;
+	size_t n = 0, nold = cs->nslots, plen = strlen(cs->dir);
+	char why[512];
+	bool *seen;
+
+	if (remote_list(cs->dir, dump_remote(), &e, &n, why, sizeof(why)) < 0) {
+		if (cs->debug)
+			fprintf(stderr, "corefs: %s\n", why);
+		return;
+	}
+	seen = calloc(nold ? nold : 1, sizeof(*seen));
+	for (size_t i = 0; seen && i < n; i++) {
+		const char *name = e[i].url + plen;
+		struct stat st = { .st_size = (off_t)e[i].size };
+		struct slot *s;
+		uint64_t h = 1469598103934665603u;	/* FNV-1a of the ETag */
+
+		if (strncmp(e[i].url, cs->dir, plen) || !*name || strchr(name, '/') || name[0] == '.')
+			continue;
+		for (const char *p = e[i].etag ? e[i].etag : ""; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211u;
+		st.st_ino = (ino_t)h;
+		st.st_mtim.tv_sec = e[i].mtime;
+		s = find_live(cs, name);
+		if (s && s->ino == st.st_ino && s->size == st.st_size) {
+			if (s->number <= nold)
+				seen[s->number - 1] = true;
+			continue;
+		}
+		if (s)
+			kill_slot(cs, s);	/* replaced under the same name */
+		s = new_slot(cs, name, e[i].url, &st, NULL, coredump_name_pid(name));
+		if (s && cs->changed)
+			cs->changed(cs->changed_arg, s);
+	}
+	for (size_t i = 0; seen && i < nold; i++)
+		if (cs->slots[i]->alive && !seen[i])
+			kill_slot(cs, cs->slots[i]);
+	free(seen);
+	remote_entries_free(e, n);
+}
+
 int cores_init_dir(struct cores *cs, const char *dir, const struct file_lookup *where, bool fill,
 		   bool debug)
 {
@@ -268,6 +319,15 @@ int cores_init_dir(struct cores *cs, const char *dir, const struct file_lookup *
 
 	setup(cs, where, fill, debug);
 	cs->where.exe = NULL;
+	if (remote_claims(dir)) {
+		cs->remote = true;
+		if (asprintf(&cs->dir, "%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/") < 0) {
+			cs->dir = NULL;
+			return -ENOMEM;
+		}
+		cores_refresh(cs);
+		return 0;
+	}
 	if (stat(dir, &st) < 0)
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
@@ -279,24 +339,45 @@ int cores_init_dir(struct cores *cs, const char *dir, const struct file_lookup *
 	return 0;
 }
 
-void cores_refresh(struct cores *cs)
+/* Whether the directory's listing may have changed since it was scanned: a local directory's
+ * mtime or inotify events; a remote prefix is listed again every REMOTE_RESCAN seconds. */
+static bool due(struct cores *cs)
 {
 	char events[4096];
+	struct timespec now;
 	struct stat st;
 	bool force = false;
 
-	if (!cs->dir)
-		return;
-	pthread_mutex_lock(&cs->lock);
+	if (cs->remote) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (cs->scanned && now.tv_sec - cs->dir_mtime.tv_sec < REMOTE_RESCAN)
+			return false;
+		cs->dir_mtime = now;
+		return true;
+	}
 	if (cs->events_fd >= 0)
 		while (read(cs->events_fd, events, sizeof(events)) > 0)
 			force = true;
-	if (stat(cs->dir, &st) == 0 &&
-	    (force || !cs->scanned || cmp_timespec(&st.st_mtim, &cs->dir_mtime))) {
-		cs->dir_mtime = st.st_mtim;
+	if (stat(cs->dir, &st) < 0 ||
+	    (!force && cs->scanned && !cmp_timespec(&st.st_mtim, &cs->dir_mtime)))
+		return false;
+	cs->dir_mtime = st.st_mtim;
+	return true;
+}
+
+void cores_refresh(struct cores *cs)
+{
+	if (!cs->dir)
+		return;
+	pthread_mutex_lock(&cs->lock);
+	if (due(cs)) {
 		cs->scanned = true;
-		scan(cs);
-		/* Compressed cores whose name gives no pid: open them now, to list them. */
+		if (cs->remote)
+			scan_remote(cs);
+		else
+			scan(cs);
+		/* Compressed and remote cores whose name gives no pid: open them now, to list
+		 * them. */
 		for (size_t i = 0; i < cs->nslots; i++)
 			if (cs->slots[i]->alive && !cs->slots[i]->m.core && !cs->slots[i]->pid)
 				open_slot(cs, cs->slots[i]);

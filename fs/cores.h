@@ -42,7 +42,8 @@ struct slot {
 };
 
 struct cores {
-	char *dir;		/* NULL when serving one core */
+	char *dir;		/* NULL when serving one core; a remote prefix ends with '/' */
+	bool remote;		/* dir is a remote prefix (formats/remote.h) */
 	struct file_lookup where;	/* where the mapped files are looked for; where.exe (--exe)
 					 * only for one core, NULL for a directory */
 	bool fill, debug;
@@ -50,7 +51,7 @@ struct cores {
 	pthread_cond_t opened;	/* a slot's opening ended */
 	struct slot **slots;	/* slots[number - 1]; dead ones stay (NULL m.core) */
 	size_t nslots;
-	struct timespec dir_mtime;
+	struct timespec dir_mtime;	/* a remote prefix's: when it was listed (CLOCK_MONOTONIC) */
 	bool scanned;
 	int events_fd;		/* inotify on dir, or -1: pending events force a rescan */
 	struct ignored { char *name; ino_t ino; off_t size; struct timespec mtime; } *ignored;

@@ -15,6 +15,7 @@
 
 #include "../formats/arch.h"
 #include "../formats/dump.h"
+#include "../formats/remote.h"
 #include "../revive/revive.h"
 #include "ops.h"
 #include "tree.h"
@@ -32,6 +33,7 @@ struct options {
 	char *search;
 	char *cat;
 	char *debuginfod;
+	char *cache_dir;
 	int nonopts;
 	int no_fill;
 	int no_debuginfod;
@@ -50,6 +52,7 @@ static const struct fuse_opt corefs_opts[] = {
 	{ "--no-fill", offsetof(struct options, no_fill), 1 },
 	{ "--debuginfod=%s", offsetof(struct options, debuginfod), 0 },
 	{ "--no-debuginfod", offsetof(struct options, no_debuginfod), 1 },
+	{ "--cache-dir=%s", offsetof(struct options, cache_dir), 0 },
 	{ "--proc", offsetof(struct options, proc), 1 },
 	{ "--cat=%s", offsetof(struct options, cat), 0 },
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -62,11 +65,12 @@ static const struct fuse_opt corefs_opts[] = {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: corefs [options] CORE MOUNTPOINT\n"
+		"usage: corefs [options] CORE|URL MOUNTPOINT\n"
 		"       corefs [options] DIRECTORY MOUNTPOINT\n"
 		"       corefs --cat PATH CORE|DIRECTORY\n"
 		"\n"
-		"Mount a core dump as a /proc/<pid>-like tree: maps, mem (offset = address), stat,\n"
+		"Mount a core dump (a file, or at http://, https:// or s3://BUCKET/KEY, read by\n"
+		"ranges as it is needed) as a /proc/<pid>-like tree: maps, mem (offset = address), stat,\n"
 		"status, smaps, cmdline, environ, task/<tid>/{regs,stack}, modules, core.json, and a\n"
 		"control file that revives the core into a live process.  Unmount with\n"
 		"fusermount3 -u MOUNTPOINT.  A DIRECTORY of cores mounts as a /proc of dead processes:\n"
@@ -94,6 +98,8 @@ static void usage(FILE *f)
 		"                           _TIMEOUT (also a bound on each whole fetch), _PROGRESS and\n"
 		"                           _VERBOSE are honoured as elfutils' tools honour them\n"
 		"    --no-debuginfod        never ask a debuginfod server\n"
+		"    --cache-dir=DIR        a remote core's blocks are kept in DIR too (else only in\n"
+		"                           memory); a revived remote core is downloaded there\n"
 		"    --proc                 one CORE as a /proc root (<pid>/ inside), as for a directory\n"
 		"    --cat=PATH             print one file of the tree (maps, task/TID/regs, core.json...)\n"
 		"                           to stdout and exit, without mounting\n"
@@ -130,7 +136,7 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 static int join_long_options(struct fuse_args *args)
 {
 	static const char *const joined[] = { "--sysroot", "--exe", "--search-path", "--debuginfod",
-					      "--cat" };
+					      "--cache-dir", "--cat" };
 
 	for (int i = 1; i < args->argc; i++) {
 		if (!strcmp(args->argv[i], "--"))
@@ -247,12 +253,17 @@ static int open_cores(struct tree *t, const struct options *o, const char *abs, 
 	const struct file_lookup where = { .sysroot = o->sysroot, .exe = o->exe, .search = o->search,
 					   .no_debuginfod = o->no_debuginfod,
 					   .progress = !o->cat && (foreground || debug) };
+	const struct remote_options remote = { .cache_dir = o->cache_dir,
+					       .progress = !o->cat && (foreground || debug) };
 	struct core_error err = { 0 };
 	struct core *core;
 	struct stat st;
 	int r;
 
-	if (stat(o->core, &st) == 0 && S_ISDIR(st.st_mode)) {
+	dump_remote_options(&remote);
+	/* A directory, or a remote prefix (a URL ending with '/'): a /proc of dead processes. */
+	if ((stat(o->core, &st) == 0 && S_ISDIR(st.st_mode)) ||
+	    (remote_claims(o->core) && o->core[strlen(o->core) - 1] == '/')) {
 		tree_init(t, true);
 		if (o->exe) {
 			/* gdb's and eu-stack's --exe is one program's: the cores of a directory
@@ -440,6 +451,18 @@ static int parse_args(struct fuse_args *args, struct options *o, struct fuse_cmd
 	}
 	if (o->search && absolute_dirs(&o->search) < 0)
 		return 1;
+	if (o->cache_dir) {
+		char *abs = realpath(o->cache_dir, NULL);
+
+		if (!abs || stat(abs, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "corefs: --cache-dir %s: %s\n", o->cache_dir,
+				abs ? strerror(ENOTDIR) : strerror(errno));
+			free(abs);
+			return 1;
+		}
+		free(o->cache_dir);
+		o->cache_dir = abs;
+	}
 	/* libdebuginfod reads its servers from the environment, as every elfutils tool does. */
 	if (o->debuginfod && setenv("DEBUGINFOD_URLS", o->debuginfod, 1) < 0) {
 		fprintf(stderr, "corefs: --debuginfod: %s\n", strerror(errno));
@@ -506,6 +529,7 @@ out:
 	free(o.search);
 	free(o.cat);
 	free(o.debuginfod);
+	free(o.cache_dir);
 	free(fsname);
 	free(fsopt);
 	free(abs);

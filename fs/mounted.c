@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../formats/remote.h"
 #include "mounted.h"
 
 int mounted_init(struct mounted *m, struct core *core, const struct file_lookup *where,
@@ -67,11 +68,19 @@ void mounted_free(struct mounted *m)
 	pthread_mutex_destroy(&m->lock);
 }
 
-/* Whether the slot's version is the one to serve: made, and final or made after the last fetch
- * that ended. */
+/* What a NODE_FETCHES file shows changes with: the fetches that ended, and for a remote core
+ * whether the object changed under us (its problem). */
+static unsigned generation(const struct mounted *m)
+{
+	return disk_files_generation(m->process.files) +
+	       (m->core->remote && remote_problem(m->core->remote) ? 0x80000000u : 0);
+}
+
+/* Whether the slot's version is the one to serve: made, and final or made since the last
+ * change of what it shows. */
 static bool current(const struct mounted *m, const struct render_slot *e)
 {
-	return e->r && (e->r->settled || e->r->generation == disk_files_generation(m->process.files));
+	return e->r && (e->r->settled || e->r->generation == generation(m));
 }
 
 static struct rendered *render(struct mounted *m, struct fsref r)
@@ -81,14 +90,15 @@ static struct rendered *render(struct mounted *m, struct fsref r)
 
 	if (!v)
 		return NULL;
-	v->generation = disk_files_generation(m->process.files);
+	v->generation = generation(m);
 	v->err = node_render(&m->process, r, &b);
 	if (!v->err && buf_failed(&b))
 		v->err = -ENOMEM;
 	if (!v->err)
 		v->data = buf_steal(&b, &v->len);
 	buf_free(&b);
-	v->settled = !(nodes[r.node].flags & NODE_FETCHES) || disk_files_settled(m->process.files);
+	v->settled = !(nodes[r.node].flags & NODE_FETCHES) ||
+		     (disk_files_settled(m->process.files) && !m->core->remote);
 	return v;
 }
 

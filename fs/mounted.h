@@ -12,7 +12,8 @@
 
 /* A rendered file.  The core never changes, so a file is made once; only files that show where
  * fetching the mapped files stands (NODE_FETCHES: modules, core.json) are made again once a
- * fetch ended, for as long as some file is still to be fetched.  Each version is immutable and
+ * fetch ended, for as long as some file is still to be fetched (for a remote core, also once
+ * the object changed under us).  Each version is immutable and
  * kept until the core is no longer served: an open file reads the version it opened. */
 struct rendered {
 	int err;

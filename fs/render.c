@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../formats/arch.h"
+#include "../formats/remote.h"
 #include "../formats/util.h"
 #include "render.h"
 
@@ -331,6 +332,25 @@ static cJSON *json_mappings(const struct process *v)
 	return arr;
 }
 
+/* Where a remote core is read from, and what reading it cost so far; null for a local one. */
+static cJSON *json_remote(const struct core *c)
+{
+	struct remote_stats st;
+	cJSON *o;
+
+	if (!c->origin)
+		return cJSON_CreateNull();
+	remote_stats(c->origin, &st);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "url", remote_url(c->origin));
+	add_str_or_null(o, "version", remote_version(c->origin));
+	cJSON_AddNumberToObject(o, "size", (double)remote_size(c->origin));
+	cJSON_AddNumberToObject(o, "requests", (double)st.requests);
+	cJSON_AddNumberToObject(o, "bytes_fetched", (double)st.bytes);
+	add_str_or_null(o, "problem", remote_problem(c->origin));
+	return o;
+}
+
 /* A fetch's state and result: {state, path, url, why} (state "local" for a debug file found
  * here; "off" says why no server is asked). */
 static cJSON *json_fetch(const struct disk_files *df, enum fetch_state st, const struct fetch *e)
@@ -464,6 +484,7 @@ int render_core_json(const struct process *v, const struct core_thread *t, struc
 	} else {
 		cJSON_AddNullToObject(root, "compressed");
 	}
+	cJSON_AddItemToObject(root, "remote", json_remote(c));
 	cJSON_AddStringToObject(root, "format", c->format);
 	cJSON_AddStringToObject(root, "arch", c->arch->name);
 	cJSON_AddNumberToObject(root, "machine", c->machine);
@@ -503,6 +524,8 @@ int render_core_json(const struct process *v, const struct core_thread *t, struc
 	missing = cJSON_CreateArray();
 	for (size_t i = 0; i < c->nproblems; i++)
 		cJSON_AddItemToArray(missing, cJSON_CreateString(c->problems[i]));
+	if (c->remote && remote_problem(c->remote))
+		cJSON_AddItemToArray(missing, cJSON_CreateString(remote_problem(c->remote)));
 	problems = disk_files_problems(v->files, &nproblems);
 	for (size_t i = 0; i < nproblems; i++) {
 		cJSON_AddItemToArray(missing, cJSON_CreateString(problems[i]));

@@ -93,11 +93,14 @@ int watch_start(struct watch *w, struct fuse_session *se)
 	cs->changed_arg = w;
 	w->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	/* A remote prefix has no events: it is listed again on the poll's timeouts (cores.h). */
 	if (w->inotify_fd < 0 || w->wake_fd < 0 ||
-	    inotify_add_watch(w->inotify_fd, cs->dir, IN_CREATE | IN_DELETE | IN_MOVED_FROM |
-			      IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF) < 0)
+	    (!cs->remote &&
+	     inotify_add_watch(w->inotify_fd, cs->dir, IN_CREATE | IN_DELETE | IN_MOVED_FROM |
+			       IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF) < 0))
 		return -errno;
-	cs->events_fd = w->inotify_fd;
+	if (!cs->remote)
+		cs->events_fd = w->inotify_fd;
 	if (pthread_create(&w->thread, NULL, watch, w) != 0)
 		return -EAGAIN;
 	w->running = true;

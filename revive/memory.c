@@ -208,7 +208,7 @@ static int loop_view(struct build *b, uint64_t shift)
 			    "/dev/loop-control and CAP_SYS_ADMIN: %s", strerror(errno));
 	for (int tries = 0; tries < 16; tries++) {
 		struct loop_config cfg = {
-			.fd = (uint32_t)b->plan.src->core->fd,
+			.fd = (uint32_t)b->view_fds[0],
 			.info = { .lo_offset = shift,
 				  .lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR },
 		};
@@ -241,12 +241,17 @@ static int loop_view(struct build *b, uint64_t shift)
 
 int make_views(struct build *b)
 {
+	char why[512];
+
 	b->view_fds = malloc(b->plan.nviews * sizeof(int));
 	if (!b->view_fds)
 		return fail(b, ENOMEM, "out of memory");
 	for (size_t i = 0; i < b->plan.nviews; i++)
 		b->view_fds[i] = -1;
-	b->view_fds[0] = b->plan.src->core->fd;
+	/* The core's bytes on this machine: a remote core is downloaded first (formats/core.h). */
+	b->view_fds[0] = core_local_fd(b->plan.src->core, why, sizeof(why));
+	if (b->view_fds[0] < 0)
+		return fail(b, EIO, "%s", why);
 	for (size_t i = 1; i < b->plan.nviews; i++)
 		if ((b->view_fds[i] = loop_view(b, b->plan.views[i])) < 0)
 			return -1;

@@ -1,4 +1,4 @@
-"""formats/remote.c on its own (issue 13), through tests/unit/remote_tool.c, against the servers of
+"""formats/remote.c on its own (issue 13), through tests/tools/remote_tool.c, against the servers of
 tests/remote_servers.py: nginx for http://, s3rver behind the Signature V4 verifying proxy for
 s3:// (AWS_ENDPOINT_URL pointing at the proxy).
 
@@ -27,7 +27,7 @@ import remote_servers as rs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
-SRC = [ROOT / "tests" / "unit" / "remote_tool.c", ROOT / "formats" / "remote.c"]
+SRC = [ROOT / "tests" / "tools" / "remote_tool.c", ROOT / "formats" / "remote.c"]
 KiB, MiB = 1 << 10, 1 << 20
 BLOCK = 64 * KiB                # the tests' block size: many blocks in a small object
 SIZE = 3 * MiB + 12345          # the object: a last block that is partial

@@ -1,4 +1,4 @@
-/* tests/unit/remote_tool.c — a command line over formats/remote.h, for tests and by hand.
+/* tests/tools/remote_tool.c — a command line over formats/remote.h, for tests and by hand.
  *
  *   remote_tool stat URL                 size, version, mtime
  *   remote_tool cat URL OFF LEN          the bytes to stdout
