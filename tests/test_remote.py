@@ -52,6 +52,8 @@ BIG_MIB = 232                   # rm_big's region: a core of about 256 MiB
 READ_BOUND = 30                 # seconds: a read that cannot be served fails within this (spec)
 SLACK = 15                      # seconds beyond it for backoff and the kernel's round trips
 HUNG = 120                      # a call still waiting after this long is a hang
+SESSION_KEY = "ASIAEXAMPLESESSION02"            # temporary credentials: a key with a token
+SESSION = ("sessionSecretExample/ghi+jkl", "FwoGZXIvYXdzEXAMPLE//token+for/corefs=")
 
 
 # --- what a core says of itself, read here ---------------------------------------------------------
@@ -124,6 +126,10 @@ def cores(tmp_path_factory):
     exe = build_prog("args_env", d)
     core, _ = crash(exe, d, "remote")
     out["A"] = Core(core, exe)
+    d = base / "a2"
+    d.mkdir()
+    core, _ = crash(exe, d, "remote", "again")
+    out["A2"] = Core(core, exe)
     for c in out.values():
         whole_seconds(c.path)
     k, a = out["K"], out["A"]
@@ -171,7 +177,8 @@ class Servers:
             t = path(cores[n]).stat().st_mtime
             os.utime(self.web.www / name, (t, t))
         try:
-            self.s3 = rs.S3Server(base / "s3", buckets=("cores",))
+            self.s3 = rs.S3Server(base / "s3", buckets=("cores",),
+                                  keys={rs.KEY_ID: (rs.SECRET, None), SESSION_KEY: SESSION})
         except BaseException:
             self.web.stop()
             raise
@@ -557,9 +564,7 @@ def test_maps_and_stacks_fetch_a_small_part(servers, cores, kind):
             data = bounded(lambda: read_at(m / "mem", a, 4096))
             assert isinstance(data, bytes) and len(data) == 4096, (hex(a), short(data))
             assert all(struct.unpack_from("<Q", data, i)[0] == a + i for i in range(0, 4096, 8))
-        local_maps = subprocess.run([str(COREFS), "--cat", "maps", str(big.path)],
-                                    capture_output=True, check=True).stdout.decode()
-        assert maps == local_maps
+        assert maps == cat("maps", big.path).decode()
         r = json.loads(j)["remote"]
         assert r["size"] == big.size
 
@@ -592,12 +597,28 @@ def test_daemonized_mount_reads_large_ranges(servers, cores):
         left = []
         end = time.monotonic() + 10
         while daemons and time.monotonic() < end:
-            daemons = [d for d in daemons if os.path.exists(f"/proc/{d}")]
+            daemons = [d for d in daemons if not ended(d)]
             time.sleep(0.05)
         for d in daemons:        # the daemon this test started, by its pid
             left.append(f"{d}: {pathlib.Path(f'/proc/{d}/wchan').read_text()}")
             os.kill(d, 9)
     assert not left, f"the daemon did not exit after the unmount (pid: wait channel): {left}"
+
+
+def ended(pid):
+    """Whether pid has exited: gone, or a zombie (reaped here when it is this process's: the
+    subreaper of test_revive makes the daemon, which forked away, a child of this process)."""
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    if state != "Z":
+        return False
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return True
 
 
 def daemons_of(mnt):
@@ -752,8 +773,8 @@ def test_object_replaced_under_the_mount(servers, cores, k_inverted, kind):
         assert m.proc.poll() is None
 
 
-@pytest.mark.parametrize("case", ["wrong-secret", "wrong-key-id", "no-credentials", "404-s3",
-                                  "404-http", "unreachable"])
+@pytest.mark.parametrize("case", ["wrong-secret", "wrong-key-id", "wrong-token", "no-credentials",
+                                  "404-s3", "404-http", "unreachable"])
 def test_refusals_at_mount_are_one_line(servers, tmp_path, case):
     s3 = servers.s3
     url, env = servers.url("s3", "K"), None
@@ -761,6 +782,9 @@ def test_refusals_at_mount_are_one_line(servers, tmp_path, case):
         env, want = s3.env(AWS_SECRET_ACCESS_KEY="wrong"), r".*(SignatureDoesNotMatch|403).*"
     elif case == "wrong-key-id":
         env, want = s3.env(AWS_ACCESS_KEY_ID="AKIDNOSUCHKEY"), r".*(InvalidAccessKeyId|403).*"
+    elif case == "wrong-token":
+        env = s3.env(SESSION_KEY, AWS_SESSION_TOKEN="FwoGZXIvYXdzEXAMPLE//another")
+        want = r".*(InvalidToken|403).*"
     elif case == "no-credentials":
         env = {k: v for k, v in s3.env().items()
                if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
@@ -779,12 +803,48 @@ def test_refusals_at_mount_are_one_line(servers, tmp_path, case):
     assert time.monotonic() - t0 <= READ_BOUND + SLACK
 
 
-def test_credentials_from_a_profile(servers, cores):
-    """~/.aws/credentials with AWS_PROFILE (its [default] holds wrong keys)."""
+@pytest.mark.parametrize("source", ["profile", "session-token"])
+def test_other_credentials(servers, cores, source):
+    """~/.aws/credentials with AWS_PROFILE (its [default] holds wrong keys); temporary
+    credentials with AWS_SESSION_TOKEN (the proxy refuses the key's requests without it)."""
     k = cores["K"]
-    with rmount(servers.url("s3", "K"), env=servers.s3.profile_env("corefs")) as m:
-        assert bounded(lambda: (m / "maps").read_bytes()) == subprocess.run(
-            [str(COREFS), "--cat", "maps", str(k.path)], capture_output=True).stdout
+    env = (servers.s3.profile_env("corefs") if source == "profile"
+           else servers.s3.env(SESSION_KEY))
+    with rmount(servers.url("s3", "K"), env=env) as m:
+        assert bounded(lambda: (m / "maps").read_bytes()) == cat("maps", k.path)
+        a = k.addrs["heap"]
+        assert bounded(lambda: read_at(m / "mem", a, 64)) == core_bytes(k.path, a, 64)
+
+
+def cat(path, target, env=None):
+    """`corefs --cat PATH TARGET`'s output (it must succeed with an empty stderr)."""
+    p = subprocess.run([str(COREFS), "--cat", path, str(target)], capture_output=True, env=env,
+                       timeout=HUNG)
+    assert p.returncode == 0 and p.stderr == b"", (path, target, p.stderr.decode())
+    return p.stdout
+
+
+@pytest.mark.parametrize("kind", ["http", "s3"])
+def test_cat_of_a_remote_core(servers, cores, kind):
+    k = cores["K"]
+    url, env = servers.url(kind, "K"), servers.env(kind)
+    for path in ("maps", "cmdline", f"task/{k.pid}/regs", "modules"):
+        assert cat(path, url, env) == cat(path, k.path), path
+
+
+def test_mount_retries_5xx_at_the_first_request(servers, cores):
+    """The first requests of a mount (HEAD, the headers) answered 503: retried, and it mounts."""
+    k = cores["K"]
+    proxy = servers.s3.proxy
+    mark = proxy.mark()
+    proxy.fail_next(2, 503, "SlowDown")
+    try:
+        with rmount(servers.url("s3", "K"), env=servers.env("s3"), quiet=False) as m:
+            assert bounded(lambda: (m / "maps").read_bytes()) == cat("maps", k.path)
+    finally:
+        with proxy._lock:
+            proxy._fail.clear()
+    assert [r.status for r in proxy.requests()[mark:]][:2] == [503, 503]
 
 
 @pytest.mark.parametrize("fault", ["503", "500", "cut"])
@@ -897,7 +957,7 @@ def test_compressed_core_over_s3(servers, cores):
         j = remote_json(m)
         assert j["compressed"] == {"codec": "zstd", "size": kz.stat().st_size}
         assert j["remote"]["size"] == kz.stat().st_size
-    for line in m.stderr.splitlines():
+    for line in m.stderr.splitlines():      # progress lines (one per 64 MiB read), no error
         assert line.startswith("corefs: ") and not re.search(r"(?i)error|fail", line), m.stderr
 
 
@@ -949,6 +1009,7 @@ def test_prefix_is_a_proc_of_dead_processes(servers, cores, tmp_path):
         shutil.copy2(src, local / name)
     s3.put("cores", "host1-not/core.elsewhere", k.path)      # not under the prefix "host1/"
     pids = sorted([k.pid, g.pid, a.pid])
+    assert cores["A2"].pid not in pids
     proxy = s3.proxy
     mark = proxy.mark()
     systemd = f"/cores/host1/{az.name}"
@@ -974,5 +1035,14 @@ def test_prefix_is_a_proc_of_dead_processes(servers, cores, tmp_path):
         reqs = proxy.requests()[mark:]
         assert [r for r in reqs if r.path == systemd and r.method == "GET"], \
             "reading its status fetched the systemd-named core (the log names its path)"
+        assert cat(f"{a.pid}/cmdline", "s3://cores/host1/", s3.env()) == cat("cmdline", a.path)
+        # listed again while mounted (README: every 10 s): a new core comes, a deleted one goes
+        a2 = cores["A2"]
+        s3.put("cores", f"host1/core.{a2.pid}", a2.path)
+        wait_until(lambda: str(a2.pid) in os.listdir(m.path), "a core put under the prefix", 30)
+        assert bounded(lambda: (m / str(a2.pid) / "cmdline").read_bytes()) == \
+            cat("cmdline", a2.path)
+        s3.delete("cores", f"host1/core.{a2.pid}")
+        wait_until(lambda: str(a2.pid) not in os.listdir(m.path), "a deleted core goes", 30)
     # the mount left nothing written in the bucket
     assert sorted(s3.list("cores", "host1/")) == sorted(f"host1/{n}" for n in names)
