@@ -71,9 +71,8 @@ def through_corefs(url, env, log, region, size):
     out = {}
     mnt = pathlib.Path(tempfile.mkdtemp(prefix="corefs-bench-"))
     s = Step(log, log.mark())
-    # In the foreground: a daemonised remote mount (fork after the object is opened) loses its
-    # readahead workers in this build (1 MiB reads of mem fail after 30 s, and the daemon hangs
-    # in pthread_cond_destroy at exit); -f measures the same work without the fork.
+    # In the foreground, the mount seen by polling: the same work as a daemonised mount, and the
+    # daemon's exit is waited for at the end.
     daemon = subprocess.Popen([str(COREFS), "-f", url, str(mnt)], env=env)
     while not os.path.ismount(mnt):
         if daemon.poll() is not None:
