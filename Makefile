@@ -143,6 +143,7 @@ bench: deps
 	$(PYTHON) tests/bench/bench_stack.py
 	$(PYTHON) tests/bench/bench_revive.py
 	$(PYTHON) tests/bench/bench_debuginfod.py
+	$(PYTHON) tests/bench/bench_remote.py
 
 # libFuzzer on the core reader and the renderers, with ASan+UBSan; FUZZ_SECONDS=600 by default.
 # Seeds: cores made by tests/progs programs and, where present, ../shared/corpus.  Crashes are
