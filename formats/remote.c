@@ -1497,7 +1497,10 @@ static void read_ahead(struct remote *r, uint64_t off, uint64_t end, uint64_t fi
 
 	pthread_mutex_lock(&r->lock);
 	after_fork(r);
-	sequential = r->next_off && off == r->next_off;
+	/* Sequential: it starts where the previous read ended and goes on into another block (small
+	 * reads within one block, as of headers, call for no readahead). */
+	sequential = r->next_off && off == r->next_off &&
+		     last != (r->next_off - 1) / r->o.block_size;
 	r->next_off = end;
 	if (!r->problem && !r->stopping) {
 		for (uint64_t i = first + 1; room && i <= last; i++)
