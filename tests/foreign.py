@@ -144,8 +144,9 @@ def gdb_backtraces(arch, core, exe, root, threads, timeout=15):
     """{tid: ([(pc, function)], complete)} for {tid: gdb's thread number}, one gdb per thread."""
     out = {}
     for tid, num in threads.items():
-        text, done = gdb(arch, core, exe, root, f"thread {num}", "bt", timeout=timeout)
-        out[tid] = (gdb_frames(text.split(f"[Switching to thread {num}", 1)[-1]), done)
+        text, done = gdb(arch, core, exe, root, f"thread {num}", "echo <bt>\\n", "bt",
+                         timeout=timeout)
+        out[tid] = (gdb_frames(text.split("<bt>\n", 1)[-1]), done)
     return out
 
 
@@ -179,6 +180,9 @@ def gdb_frames(text):
     """[(pc or None, function)] from `bt`: pc None for frame lines gdb prints without one."""
     frames = []
     for line in text.splitlines():
+        if re.match(r"^#\d+\s+<signal handler called>", line):
+            frames.append((None, "<signal>"))	# corefs: the trampoline's "[signal frame]"
+            continue
         m = _FRAME.match(line)
         if m:
             frames.append((int(m.group(2), 16) if m.group(2) else None, m.group(3)))

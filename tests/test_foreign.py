@@ -60,7 +60,8 @@ class Made:
         for line in self.cat(f"task/{tid}/stack").splitlines():
             m = re.match(r"^#\d+ 0x([0-9a-f]+) (\S+)", line)
             if m:
-                frames.append((int(m.group(1), 16), m.group(2).split("+")[0]))
+                frames.append((int(m.group(1), 16), "<signal>" if "[signal frame]" in line
+                               else m.group(2).split("+")[0]))
         return frames
 
 
