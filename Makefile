@@ -25,7 +25,10 @@ DEB_BUILD := build-essential pkg-config libfuse3-dev libelf-dev libunwind-dev li
 DEB_RUN   := fuse3 xz-utils
 DEB_TEST  := gdb gdb-multiarch python3 python3-pytest elfutils clang python3-psutil \
              prometheus-process-exporter procps zstd xz-utils lz4 rustc \
-             htop lsof tmux golang-go debuginfod nginx nodejs
+             htop lsof tmux golang-go debuginfod nginx nodejs \
+             gcc-multilib qemu-user $(foreach a,arm64 armhf ppc64el s390x,libc6-dev-$(a)-cross \
+             libgcc-12-dev-$(a)-cross) binutils-aarch64-linux-gnu \
+             binutils-arm-linux-gnueabihf binutils-powerpc64le-linux-gnu binutils-s390x-linux-gnu
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)

@@ -174,7 +174,8 @@ static void core_side(const struct core *c, struct disk_file *d, unsigned char *
 {
 	Elf *elf;
 
-	d->header_addr = header_address(c, d->path);
+	if (!d->linked)
+		d->header_addr = header_address(c, d->path);
 	*page = d->header_addr ? malloc(HEADER_BYTES) : NULL;
 	*got = *page ? core_read_mem(c, d->header_addr, *page, HEADER_BYTES) : 0;
 	d->core_build_id_len = 0;
@@ -414,9 +415,88 @@ static void disk_file_free(struct disk_file *d)
 	free(d->why);
 }
 
+struct disk_file *disk_files_add(const struct core *c, const struct file_lookup *where,
+				 struct disk_files *df, const char *path, uint64_t header, bool given)
+{
+	static const struct file_lookup nowhere = { 0 };
+	struct disk_file *files, **fetched, *d;
+	struct stat core_st;
+	char *own = strdup(path);
+
+	if (!where)
+		where = &nowhere;
+	files = own ? realloc(df->files, (df->nfiles + 1) * sizeof(*files)) : NULL;
+	if (files)
+		df->files = files;
+	fetched = files ? realloc(df->fetched, (df->nfiles + 1) * sizeof(*fetched)) : NULL;
+	if (!fetched) {
+		free(own);
+		return NULL;
+	}
+	df->fetched = fetched;
+	df->fetched[df->nfiles] = NULL;
+	d = &df->files[df->nfiles];
+	memset(d, 0, sizeof(*d));
+	d->path = own;
+	d->linked = true;
+	d->header_addr = header;
+	d->given = given && where->exe;
+	if (fstat(c->fd, &core_st) < 0)
+		memset(&core_st, 0, sizeof(core_st));
+	df->nfiles++;
+	if (find_one(c, &core_st, where, d) < 0)
+		return NULL;
+	return d;
+}
+
+int disk_files_add_mapping(struct disk_files *df, size_t file, uint64_t start, uint64_t end,
+			   uint64_t offset)
+{
+	struct core_mapped_file *m = realloc(df->linked, (df->nlinked + 1) * sizeof(*m));
+	size_t *of = m ? realloc(df->linked_file, (df->nlinked + 1) * sizeof(*of)) : NULL;
+	size_t at;
+
+	if (m)
+		df->linked = m;
+	if (!of)
+		return -1;
+	df->linked_file = of;
+	/* Kept sorted by start. */
+	for (at = df->nlinked; at > 0 && df->linked[at - 1].start > start; at--)
+		;
+	memmove(&df->linked[at + 1], &df->linked[at], (df->nlinked - at) * sizeof(*m));
+	memmove(&df->linked_file[at + 1], &df->linked_file[at], (df->nlinked - at) * sizeof(*of));
+	df->linked[at] = (struct core_mapped_file){ .start = start, .end = end, .offset = offset,
+						    .path = (char *)df->files[file].path };
+	df->linked_file[at] = file;
+	df->nlinked++;
+	return 0;
+}
+
+const struct core_mapped_file *disk_files_mapping_at(const struct core *c,
+						     const struct disk_files *df, uint64_t addr)
+{
+	const struct core_mapped_file *f = core_file_at(c, addr);
+	size_t lo = 0, hi = df ? df->nlinked : 0;
+
+	if (f || !hi)
+		return f;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (df->linked[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && addr < df->linked[lo - 1].end ? &df->linked[lo - 1] : NULL;
+}
+
 void disk_files_free(struct disk_files *df)
 {
 	for (size_t i = 0; i < df->nfiles; i++) {
+		if (df->files[i].linked)
+			free((char *)df->files[i].path);
 		disk_file_free(&df->files[i]);
 		if (df->fetched && df->fetched[i]) {
 			disk_file_free(df->fetched[i]);
@@ -427,6 +507,8 @@ void disk_files_free(struct disk_files *df)
 	fetcher_free(df->fetcher);
 	free(df->files);
 	free(df->of_mapping);
+	free(df->linked);
+	free(df->linked_file);
 	memset(df, 0, sizeof(*df));
 }
 
@@ -435,9 +517,13 @@ const struct disk_file *disk_file_of(const struct core *c, const struct disk_fil
 {
 	size_t i = (size_t)(f - c->files);
 
-	if (!df->files || i >= c->nfiles)
+	if (!df->files || !f)
 		return NULL;
-	return &df->files[df->of_mapping[i]];
+	if (f >= c->files && i < c->nfiles)
+		return &df->files[df->of_mapping[i]];
+	if (df->linked && f >= df->linked && (i = (size_t)(f - df->linked)) < df->nlinked)
+		return &df->files[df->linked_file[i]];
+	return NULL;
 }
 
 /* Whether a file missing or different here can be fetched: the core gives its build-id. */

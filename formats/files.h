@@ -32,7 +32,8 @@ enum disk_source {
 };
 
 struct disk_file {
-	const char *path;	/* as NT_FILE names it */
+	const char *path;	/* as NT_FILE names it, or the dynamic linker's list (linked) */
+	bool linked;		/* found through link_map, not NT_FILE: path is its own */
 	char *disk_path;	/* where it was found, else where it was first looked for */
 	bool given;		/* looked for first at the executable given with --exe */
 	enum disk_file_status status;
@@ -56,6 +57,12 @@ struct disk_files {
 	/* Files found by build-id (fetch.h), on first need; through a const model too. */
 	struct fetcher *fetcher;
 	struct disk_file **fetched;	/* per file: what was fetched for it (set once) */
+	/* Mappings NT_FILE does not name (no NT_FILE, as qemu-user writes cores, or one cut short):
+	 * the PT_LOADs of the objects the dynamic linker's list holds (modules.c), each file's
+	 * record appended to files by disk_files_add, before disk_files_arm. */
+	struct core_mapped_file *linked;
+	size_t *linked_file;	/* for each linked mapping: index into files */
+	size_t nlinked;
 };
 
 /* Where the mapped files are looked for, as gdb's sysroot, exec-file and solib-search-path.
@@ -111,7 +118,21 @@ const char *disk_debuginfo(const struct disk_files *df, const unsigned char *id,
  * *n of them; NULL when there are none or out of memory. */
 char **disk_files_problems(const struct disk_files *df, size_t *n);
 
-/* The disk file behind NT_FILE entry f, or NULL. */
+/* Look up a file NT_FILE does not name (path as the dynamic linker's list gives it; given: the
+ * executable, looked for at --exe), whose ELF header is mapped at header, and append its record
+ * to df.  The record, or NULL when out of memory.  Pointers to df's records made before are no
+ * longer valid. */
+struct disk_file *disk_files_add(const struct core *c, const struct file_lookup *where,
+				 struct disk_files *df, const char *path, uint64_t header, bool given);
+/* Record that [start, end) maps file (df->files[file]) from offset.  0, or -1 when out of memory. */
+int disk_files_add_mapping(struct disk_files *df, size_t file, uint64_t start, uint64_t end,
+			   uint64_t offset);
+
+/* The mapping holding addr: NT_FILE's, else a linked one; NULL when none. */
+const struct core_mapped_file *disk_files_mapping_at(const struct core *c,
+						     const struct disk_files *df, uint64_t addr);
+
+/* The disk file behind mapping f (NT_FILE's or a linked one), or NULL. */
 const struct disk_file *disk_file_of(const struct core *c, const struct disk_files *df,
 				     const struct core_mapped_file *f);
 

@@ -44,6 +44,19 @@ static int file_fd(struct memory *m, size_t i, const char *path)
 	int fd;
 
 	pthread_mutex_lock(&m->lock);
+	if (i >= m->nfds) {
+		/* A file added after memory_init (found through link_map, files.h). */
+		int *fds = realloc(m->fds, (i + 1) * sizeof(*fds));
+
+		if (!fds) {
+			pthread_mutex_unlock(&m->lock);
+			return FD_FAILED;
+		}
+		for (size_t k = m->nfds; k <= i; k++)
+			fds[k] = FD_UNOPENED;
+		m->fds = fds;
+		m->nfds = i + 1;
+	}
 	if (m->fds[i] == FD_UNOPENED) {
 		m->fds[i] = open(path, O_RDONLY | O_CLOEXEC);
 		if (m->fds[i] < 0)
@@ -62,7 +75,7 @@ static const struct disk_file *fill_file(struct memory *m, uint64_t addr, const 
 	const struct core_mapped_file *f;
 	const struct disk_file *d;
 
-	if (!m->files || !(f = core_file_at(m->core, addr)))
+	if (!m->files || !(f = disk_files_mapping_at(m->core, m->files, addr)))
 		return NULL;
 	/* Bytes the producer meant to write but the file lost (truncation) may have been modified
 	 * in memory: only bytes it chose to leave out come from the file. */

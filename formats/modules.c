@@ -9,6 +9,8 @@
  * with libelf; they give its extent, its load bias, its build-id note and its PT_GNU_EH_FRAME.  A
  * candidate whose headers cannot be read is not an object we can describe, and is left out. */
 #include <elf.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <limits.h>
@@ -242,16 +244,19 @@ static bool holds(const struct module *m, uint64_t addr)
 	return m && addr >= m->start && addr < m->end;
 }
 
-/* 2. The files NT_FILE names, each at the mapping of its offset 0. */
-static void from_nt_file(const struct core *c, struct memory *mem, const struct disk_files *df,
-			 struct found *f)
+/* 2. The files NT_FILE names, and those found through the dynamic linker's list where NT_FILE
+ * is absent or cut (modules_link_map_files), each at the mapping of its offset 0. */
+static void from_files(const struct core *c, struct memory *mem, const struct disk_files *df,
+		       struct found *f)
 {
 	uint64_t phdr = 0, entry = 0;
+	size_t nlinked = df ? df->nlinked : 0;
 
 	core_auxv(c, AT_PHDR, &phdr);
 	core_auxv(c, AT_ENTRY, &entry);
-	for (size_t k = 0; k < c->nfiles && !f->oom; k++) {
-		const struct core_mapped_file *file = &c->files[c->file_by_addr[k]];
+	for (size_t k = 0; k < c->nfiles + nlinked && !f->oom; k++) {
+		const struct core_mapped_file *file = k < c->nfiles ? &c->files[c->file_by_addr[k]] :
+						      &df->linked[k - c->nfiles];
 		struct module *m;
 
 		if (file->offset != 0)
@@ -349,6 +354,211 @@ static void from_link_map(const struct core *c, struct memory *mem,
 	}
 }
 
+/* The program headers of the object whose header is at header: from the core's copy of its
+ * header page, else from the file d when it is usable (its own bytes, as it was mapped).  A
+ * malloc'd array, *n of them, and the file's e_phoff in *phoff; NULL when neither has them. */
+static GElf_Phdr *object_phdrs(const struct core *c, const struct disk_file *d, uint64_t header,
+			       size_t *n, uint64_t *phoff)
+{
+	unsigned char *page = malloc(HEAD_MAX);
+	ssize_t got = page ? core_read_mem(c, header, page, HEAD_MAX) : -1;
+	GElf_Phdr *ph = NULL;
+	GElf_Ehdr eh;
+	Elf *elf = NULL;
+	int fd = -1;
+
+	*n = 0;
+	if (got >= 4 && !memcmp(page, "\177ELF", 4))
+		elf = elf_memory((char *)page, (size_t)got);
+	else if (disk_file_usable(d) && (fd = open(d->disk_path, O_RDONLY | O_CLOEXEC)) >= 0)
+		elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh) ||
+	    eh.e_ident[EI_CLASS] != c->elf_class || elf_getphdrnum(elf, n) != 0 || !*n ||
+	    *n > PHNUM_MAX || !(ph = calloc(*n, sizeof(*ph))))
+		goto out;
+	*phoff = eh.e_phoff;
+	for (size_t i = 0; i < *n; i++)
+		if (!gelf_getphdr(elf, (int)i, &ph[i])) {
+			free(ph);
+			ph = NULL;
+			goto out;
+		}
+out:
+	if (!ph)
+		*n = 0;
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	free(page);
+	return ph;
+}
+
+/* Record the file-backed part of each PT_LOAD of df->files[file] loaded at bias; *dynamic gets
+ * PT_DYNAMIC, loaded (0: none).  0, or -1 when out of memory. */
+static int add_loads(const struct core *c, struct disk_files *df, size_t file,
+		     const GElf_Phdr *ph, size_t n, uint64_t bias, uint64_t *dynamic)
+{
+	uint64_t page = page_size(c), last_end = 0;
+
+	*dynamic = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t start, end, off;
+
+		if (ph[i].p_type == PT_DYNAMIC)
+			*dynamic = bias + ph[i].p_vaddr;
+		if (ph[i].p_type != PT_LOAD || !ph[i].p_filesz)
+			continue;
+		start = bias + (ph[i].p_vaddr & ~(page - 1));
+		off = ph[i].p_offset & ~(page - 1);
+		end = (bias + ph[i].p_vaddr + ph[i].p_filesz + page - 1) & ~(page - 1);
+		if (start < last_end) {	/* two segments sharing a page: the first keeps it */
+			off += last_end - start;
+			start = last_end;
+		}
+		if (end <= start)
+			continue;
+		if (disk_files_add_mapping(df, file, start, end, off) < 0)
+			return -1;
+		last_end = end;
+	}
+	return 0;
+}
+
+/* Where the executable's ELF header is, when AT_PHDR and its program headers (from the core or
+ * the file) say: the bias from PT_PHDR, else from the first PT_LOAD and e_phoff. */
+static bool exe_bias(const GElf_Phdr *ph, size_t n, uint64_t at_phdr, uint64_t phoff,
+		     uint64_t *bias)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ph[i].p_type == PT_PHDR) {
+			*bias = at_phdr - ph[i].p_vaddr;
+			return true;
+		}
+	for (size_t i = 0; i < n; i++)
+		if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0) {
+			*bias = at_phdr - phoff - ph[i].p_vaddr;
+			return true;
+		}
+	return false;
+}
+
+/* The executable's name as the process was started (AT_EXECFN's string), else psinfo's. */
+static char *exe_name(const struct core *c, struct memory *mem)
+{
+	uint64_t execfn;
+	char *s = core_auxv(c, AT_EXECFN, &execfn) && execfn ? read_string(mem, execfn) : NULL;
+
+	return s && s[0] ? s : (free(s), strdup(c->psinfo.fname[0] ? c->psinfo.fname : "[exe]"));
+}
+
+/* Look up one object of the list NT_FILE does not name and record its mappings; *dynamic its
+ * PT_DYNAMIC, loaded (0 when unknown).  bias_known: bias is where it lies (a library: l_addr);
+ * else header is AT_PHDR and the bias is found from its program headers (the executable).
+ * 0, or -1 when out of memory. */
+static int link_one(const struct core *c, const struct file_lookup *where, struct disk_files *df,
+		    const char *name, bool exe, uint64_t header, bool bias_known, uint64_t bias,
+		    uint64_t *dynamic)
+{
+	struct disk_file *d;
+	GElf_Phdr *ph;
+	size_t n, i;
+	uint64_t phoff = 0, lo = UINT64_MAX;
+	int r = 0;
+
+	*dynamic = 0;
+	d = disk_files_add(c, where, df, name, bias_known ? header : 0, exe);
+	if (!d)
+		return -1;
+	i = (size_t)(d - df->files);
+	ph = object_phdrs(c, d, header, &n, &phoff);
+	if (!bias_known && (!ph || !exe_bias(ph, n, header, phoff, &bias))) {
+		free(ph);
+		return 0;
+	}
+	for (size_t k = 0; k < n; k++)
+		if (ph[k].p_type == PT_LOAD)
+			lo = MIN(lo, ph[k].p_vaddr & ~(page_size(c) - 1));
+	if (!bias_known && lo != UINT64_MAX)
+		d->header_addr = bias + lo;	/* not in the core: layout would have found it */
+	if (ph)
+		r = add_loads(c, df, i, ph, n, bias, dynamic);
+	free(ph);
+	return r;
+}
+
+int modules_link_map_files(const struct core *c, struct memory *mem,
+			   const struct exe_layout *layout, const struct file_lookup *where,
+			   struct disk_files *df)
+{
+	uint64_t at_phdr = 0, vdso = 0, dynamic = 0, rd, lm, w = c->elf_class == ELFCLASS64 ? 8 : 4;
+	const struct core_mapped_file *f;
+
+	if (!core_auxv(c, AT_PHDR, &at_phdr) || !at_phdr)
+		return 0;
+	core_auxv(c, AT_SYSINFO_EHDR, &vdso);
+	/* The executable, at AT_PHDR. */
+	if (!(f = disk_files_mapping_at(c, df, at_phdr))) {
+		char *name = exe_name(c, mem);
+		int r = !name ? -1 :
+			layout->known ? link_one(c, where, df, name, true, layout->header, true,
+						 layout->bias, &dynamic) :
+			link_one(c, where, df, name, true, at_phdr, false, 0, &dynamic);
+
+		free(name);
+		if (r < 0)
+			return -1;
+	} else {
+		/* NT_FILE names the executable: its PT_DYNAMIC from its program headers. */
+		const struct disk_file *d = disk_file_of(c, df, f);
+		GElf_Phdr *ph;
+		size_t n;
+		uint64_t phoff = 0, bias;
+
+		ph = object_phdrs(c, d, f->start, &n, &phoff);
+		if (ph && exe_bias(ph, n, at_phdr, phoff, &bias))
+			for (size_t k = 0; k < n; k++)
+				if (ph[k].p_type == PT_DYNAMIC)
+					dynamic = bias + ph[k].p_vaddr;
+		free(ph);
+	}
+	rd = r_debug_addr(c, mem, dynamic);
+	if (!rd || !read_word(c, mem, rd + w, &lm))	/* r_map follows the int r_version */
+		return 0;
+	for (unsigned k = 0; lm && k < LINK_MAP_MAX; k++) {
+		uint64_t l_addr, l_name, l_ld, next, dyn;
+		char *name;
+		int r = 0;
+
+		if (!read_word(c, mem, lm, &l_addr) || !read_word(c, mem, lm + w, &l_name) ||
+		    !read_word(c, mem, lm + 2 * w, &l_ld) || !read_word(c, mem, lm + 3 * w, &next))
+			return 0;
+		name = l_name ? read_string(mem, l_name) : NULL;
+		/* The executable has no name there; the vDSO's image is in the core; what NT_FILE
+		 * names is known. */
+		if (name && name[0] && l_addr != vdso && !disk_files_mapping_at(c, df, l_ld) &&
+		    !disk_files_mapping_at(c, df, l_addr)) {
+			r = link_one(c, where, df, name, false, l_addr, true, l_addr, &dyn);
+			if (r == 0 && dyn && dyn != l_ld) {
+				/* Not the object the dynamic linker loaded: its bytes must not stand
+				 * in for memory.  Its mappings go. */
+				struct disk_file *d = &df->files[df->nfiles - 1];
+
+				d->status = DISK_DIFFERENT;
+				d->source = SOURCE_NONE;
+				free(d->why);
+				d->why = strdup("its dynamic section is not where the dynamic linker's "
+						"list puts it");
+			}
+		}
+		free(name);
+		if (r < 0)
+			return -1;
+		lm = next;
+	}
+	return 0;
+}
+
 static int cmp_start(const void *a, const void *b)
 {
 	const struct module *x = a, *y = b;
@@ -366,8 +576,8 @@ int modules_find(const struct core *c, struct memory *mem, const struct disk_fil
 	out->df = df;
 	if (core_auxv(c, AT_SYSINFO_EHDR, &vdso) && vdso)
 		add(c, mem, &f, vdso, "[vdso]", MODULE_VDSO, NULL);
-	if (c->nfiles)
-		from_nt_file(c, mem, df, &f);
+	if (c->nfiles || (df && df->nlinked))
+		from_files(c, mem, df, &f);
 	else
 		from_link_map(c, mem, layout, &f);
 	if (f.oom) {

@@ -52,6 +52,15 @@ int modules_find(const struct core *c, struct memory *mem, const struct disk_fil
 		 const struct exe_layout *layout, struct modules *out);
 void modules_free(struct modules *mods);
 
+/* The objects NT_FILE does not name (no NT_FILE, as qemu-user writes cores; or one cut short),
+ * from the dynamic linker's list: the executable at AT_PHDR (where layout puts it, else where
+ * its file's program headers do), then r_debug.r_map's entries.  Each is looked up as where
+ * says and recorded in df with the mappings of its PT_LOADs (files.h: disk_files_add), so that
+ * memory, the maps view and modules_find see them as NT_FILE's.  0, or -1 when out of memory. */
+int modules_link_map_files(const struct core *c, struct memory *mem,
+			   const struct exe_layout *layout, const struct file_lookup *where,
+			   struct disk_files *df);
+
 /* The object whose [start, end) holds addr, or NULL. */
 const struct module *module_at(const struct modules *mods, uint64_t addr);
 

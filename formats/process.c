@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "modules.h"
 #include "process.h"
 
 static struct memory *memory_new(const struct core *c, const struct disk_files *df)
@@ -32,6 +33,7 @@ int process_init(struct process *p, const struct core *c, const struct file_look
 	struct core_vmas *vm = calloc(1, sizeof(*vm));
 	struct proc_args *args = calloc(1, sizeof(*args));
 	struct stat st;
+	size_t nfiles;
 
 	memset(p, 0, sizeof(*p));
 	p->core = c;
@@ -55,6 +57,18 @@ int process_init(struct process *p, const struct core *c, const struct file_look
 		goto oom;
 	procargs_find(p->facts, c, args);
 	exe_layout_find(c, p->facts, vm, args, &p->layout);
+	/* Objects NT_FILE does not name, found through the dynamic linker's list: once their
+	 * files are known, the map and the layout are made again with them. */
+	nfiles = df->nfiles;
+	if (modules_link_map_files(c, p->facts, &p->layout, where, df) < 0)
+		goto oom;
+	if (df->nfiles != nfiles) {	/* the map's pointers to records are stale */
+		core_vmas_free(vm);
+		if (core_vmas_build(c, df, vm) < 0)
+			goto oom;
+		procargs_find(p->facts, c, args);
+		exe_layout_find(c, p->facts, vm, args, &p->layout);
+	}
 	p->unwinder = calloc(1, sizeof(*p->unwinder));
 	if (!p->unwinder || unwinder_init(p->unwinder, c, df, p->facts, &p->layout) < 0) {
 		free(p->unwinder);

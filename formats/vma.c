@@ -301,7 +301,7 @@ int core_vmas_build(const struct core *c, const struct disk_files *df, struct co
 		e->perms[1] = s->flags & SEG_W ? 'w' : '-';
 		e->perms[2] = s->flags & SEG_X ? 'x' : '-';
 		e->perms[3] = 'p';
-		e->file = core_file_at(c, s->vaddr);
+		e->file = df ? disk_files_mapping_at(c, df, s->vaddr) : core_file_at(c, s->vaddr);
 	}
 	/* NT_FILE mappings with no segment (producers that skip unmodified file text). */
 	for (size_t i = 0; i < c->nfiles; i++) {
