@@ -49,6 +49,7 @@ struct backtrace {
 
 struct mem_page;
 struct eh_table;
+struct dwfl_unwinder;
 
 struct unwinder {
 	const struct core *core;
@@ -62,6 +63,7 @@ struct unwinder {
 	struct symbols syms;
 	struct eh_table *eh;	/* per module, parsed on first use */
 	void *as;		/* libunwind's unw_addr_space_t; NULL off x86_64 */
+	struct dwfl_unwinder *dwfl;	/* libdwfl's, for the other machines (unwind_dwfl.h) */
 	const char *why_not;	/* why there is no address space */
 	struct mem_page *pages;	/* a small page cache for libunwind's word reads */
 	struct backtrace **threads;	/* per thread, unwound on first use */
