@@ -1,4 +1,5 @@
-/* formats/unwind.c — backtraces with libunwind's remote unwinding over the core model.
+/* formats/unwind.c — backtraces with libunwind's remote unwinding over the core model (x86_64
+ * and x32; other machines go to libdwfl, unwind_dwfl.c: see unwind.h for why).
  *
  * libunwind-coredump's own accessors (_UCD_create, _UCD_access_mem, _UCD_find_proc_info,
  * _UCD_add_backing_file_at_vaddr) are not used for memory, registers or tables, because with
