@@ -44,7 +44,7 @@ FORMATS_SRC := formats/error.c formats/arch.c formats/core.c formats/elfcore.c f
                formats/layout.c \
                formats/files.c formats/fetch.c formats/remote.c formats/vma.c formats/macho.c \
                formats/memory.c formats/procargs.c \
-               formats/modules.c formats/symbols.c formats/unwind.c formats/ehframe.c \
+               formats/modules.c formats/symbols.c formats/unwind.c formats/unwind_dwfl.c formats/ehframe.c \
                formats/resident.c \
                formats/compressed.c formats/internal.c formats/util.c formats/dump.c \
                formats/elfnote.c formats/macho_tables.c

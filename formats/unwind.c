@@ -1,4 +1,5 @@
-/* formats/unwind.c — backtraces with libunwind's remote unwinding over the core model.
+/* formats/unwind.c — backtraces with libunwind's remote unwinding over the core model (x86_64
+ * and x32; other machines go to libdwfl, unwind_dwfl.c: see unwind.h for why).
  *
  * libunwind-coredump's own accessors (_UCD_create, _UCD_access_mem, _UCD_find_proc_info,
  * _UCD_add_backing_file_at_vaddr) are not used for memory, registers or tables, because with
@@ -48,6 +49,7 @@
 #include "arch.h"
 #include "ehframe.h"
 #include "unwind.h"
+#include "unwind_dwfl.h"
 #include "util.h"
 
 /* libunwind's search of a binary-search table (.eh_frame_hdr), exported but not declared in its
@@ -174,6 +176,11 @@ static bool read_cached(struct unwinder *u, uint64_t addr, void *out, size_t len
 		len -= n;
 	}
 	return true;
+}
+
+bool unwinder_read(struct unwinder *u, uint64_t addr, void *out, size_t len)
+{
+	return read_cached(u, addr, out, len);
 }
 
 /* --- libunwind's accessors ---------------------------------------------------------------- */
@@ -379,6 +386,15 @@ int unwinder_init(struct unwinder *u, const struct core *c, const struct disk_fi
 	return 0;
 }
 
+/* COREFS_UNWINDER=libdw unwinds x86_64 cores with libdwfl too (to measure one against the
+ * other: README, "Backtraces"). */
+static bool use_libdw(void)
+{
+	const char *e = getenv("COREFS_UNWINDER");
+
+	return e && !strcmp(e, "libdw");
+}
+
 /* Called with the lock held. */
 static bool get_ready(struct unwinder *u)
 {
@@ -395,8 +411,10 @@ static bool get_ready(struct unwinder *u)
 	u->threads = calloc(c->nthreads ? c->nthreads : 1, sizeof(*u->threads));
 	if (!u->eh || !u->pages || !u->threads)
 		return false;
-	if (c->machine != EM_X86_64 || c->big_endian) {
-		u->why_not = "libunwind here unwinds x86_64 only: frame #0 is from the registers";
+	if (c->machine != EM_X86_64 || c->big_endian || use_libdw()) {
+		u->dwfl = dwfl_unwinder_new(u, &u->why_not);
+		if (!u->dwfl && u->why_not && !strcmp(u->why_not, "out of memory"))
+			return false;
 	} else {
 		u->as = unw_create_addr_space(&accessors, 0);
 		if (!u->as)
@@ -418,6 +436,7 @@ void unwinder_free(struct unwinder *u)
 	free(u->threads);
 	if (u->as)
 		unw_destroy_addr_space(u->as);
+	dwfl_unwinder_free(u->dwfl);
 	for (size_t i = 0; u->eh && i < u->mods.n; i++) {
 		eh_index_free(&u->eh[i].built);
 		eh_index_free(&u->eh[i].debug);
@@ -675,6 +694,42 @@ static void explain_end(struct unwinder *u, struct backtrace *bt)
 		 m->disk->why ? m->disk->why : "", e ? "; debuginfod: " : "", e ? e->why : "", seen);
 }
 
+/* One frame of libdwfl's walk (unwind_dwfl.c): the same checks as walk()'s. */
+struct dwfl_walk {
+	struct unwinder *u;
+	struct backtrace *bt;
+	size_t *cap;
+};
+
+static bool dwfl_frame(void *arg, uint64_t pc, uint64_t sp, unsigned flags)
+{
+	struct dwfl_walk *w = arg;
+	struct backtrace *bt = w->bt;
+	const struct frame *f = bt->n ? &bt->frames[bt->n - 1] : NULL;
+
+	if (f && pc == 0) {
+		snprintf(bt->end, sizeof(bt->end), "the outermost frame (return address 0)");
+		return false;
+	}
+	if (f && (f->flags & FRAME_NO_CFI) && !is_code(w->u, pc)) {
+		snprintf(bt->end, sizeof(bt->end),
+			 "the frame-pointer chain leads to 0x%" PRIx64 ", outside any code", pc);
+		return false;
+	}
+	if (f && sp <= f->sp && repeats(bt, pc, sp))
+		return false;
+	if (bt->n == MAX_FRAMES) {
+		snprintf(bt->end, sizeof(bt->end), "stopped after %d frames", MAX_FRAMES);
+		return false;
+	}
+	if (!push(bt, w->cap, pc, sp)) {
+		snprintf(bt->end, sizeof(bt->end), "out of memory");
+		return false;
+	}
+	bt->frames[bt->n - 1].flags = flags;
+	return true;
+}
+
 /* Name each frame.  A return address is looked up one byte back, inside the call; the pc of
  * frame #0, of a signal trampoline and of the frame a signal interrupted is exact. */
 static void name_frames(struct unwinder *u, struct backtrace *bt)
@@ -704,6 +759,12 @@ static struct backtrace *unwind_thread(struct unwinder *u, const struct core_thr
 	}
 	if (u->as) {
 		walk(u, t, bt, &cap);
+		explain_end(u, bt);
+	} else if (u->dwfl) {
+		struct dwfl_walk w = { .u = u, .bt = bt, .cap = &cap };
+
+		dwfl_unwinder_walk(u->dwfl, (size_t)(t - u->core->threads), dwfl_frame, &w, bt->end,
+				   sizeof(bt->end));
 		explain_end(u, bt);
 	} else {
 		snprintf(bt->end, sizeof(bt->end), "%s", u->why_not);
