@@ -7,8 +7,9 @@
  * libthread_db reads), __rseq_offset and __rseq_size from ld.so as the core's memory holds
  * them, and the robust list head found in each thread's struct pthread as glibc leaves it (a
  * list head pointing at itself, then the futex offset).  Each is checked against every thread
- * of the core before use: the thread pointer must point at itself (x86_64's TCB), pd->tid must
- * be that thread's tid, the robust heads must agree.  What fails is said in g->why. */
+ * of the core before use: the thread pointer must point at itself (the TCB of x86_64 and
+ * i386, whose words are the target's: 8 or 4 bytes), pd->tid must be that thread's tid, the
+ * robust heads must agree.  What fails is said in g->why. */
 #include <elf.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -88,14 +89,16 @@ static bool read_u32(struct memory *m, uint64_t addr, uint32_t *v)
 	return memory_read(m, addr, v, 4) == 4;
 }
 
-static bool read_u64(struct memory *m, uint64_t addr, uint64_t *v)
+/* A pointer-sized word of the target (4 or 8 bytes, little-endian x86). */
+static bool read_word(struct memory *m, uint64_t addr, unsigned word, uint64_t *v)
 {
-	return memory_read(m, addr, v, 8) == 8;
+	*v = 0;
+	return memory_read(m, addr, v, word) == (ssize_t)word;
 }
 
 /* pd->tid: the descriptor is {bits, count, offset}; every thread must hold its tid there. */
-static void find_tid(struct memory *m, const struct plan_thread *t, size_t nt, uint64_t desc,
-		     struct glibc_layout *g)
+static void find_tid(struct memory *m, unsigned word, const struct plan_thread *t, size_t nt,
+		     uint64_t desc, struct glibc_layout *g)
 {
 	uint32_t d[3];
 
@@ -108,8 +111,8 @@ static void find_tid(struct memory *m, const struct plan_thread *t, size_t nt, u
 		uint64_t self;
 		uint32_t tid;
 
-		if (!read_u64(m, t[i].fs_base, &self) || self != t[i].fs_base ||
-		    !read_u32(m, t[i].fs_base + d[2], &tid) || (int32_t)tid != t[i].ct->tid) {
+		if (!read_word(m, t[i].tp, word, &self) || self != t[i].tp ||
+		    !read_u32(m, t[i].tp + d[2], &tid) || (int32_t)tid != t[i].ct->tid) {
 			snprintf(g->why, sizeof(g->why), "thread %d's struct pthread does not hold its "
 				 "tid at offset %u: pthread_join, clear_child_tid and glibc's cached "
 				 "tids are left as they are", t[i].ct->tid, d[2]);
@@ -122,20 +125,23 @@ static void find_tid(struct memory *m, const struct plan_thread *t, size_t nt, u
 
 /* The robust list head: a word pointing at itself (no robust mutex held) followed by the futex
  * offset, shortly after pd->tid; one place that holds in every thread. */
-static void find_robust(struct memory *m, const struct plan_thread *t, size_t nt,
+static void find_robust(struct memory *m, unsigned word, const struct plan_thread *t, size_t nt,
 			struct glibc_layout *g)
 {
-	for (uint32_t off = (g->tid_off + 4 + 7) & ~7u; off < g->tid_off + ROBUST_SCAN; off += 8) {
+	for (uint32_t off = (g->tid_off + 4 + word - 1) & ~(word - 1); off < g->tid_off + ROBUST_SCAN;
+	     off += word) {
 		bool ok = true, self_seen = false;
 		int64_t futex_offset = 0;
 
 		for (size_t i = 0; i < nt && ok; i++) {
-			uint64_t head = t[i].fs_base + off, list, fo;
+			uint64_t head = t[i].tp + off, list, fo;
 
-			if (!read_u64(m, head, &list) || !read_u64(m, head + 8, &fo)) {
+			if (!read_word(m, head, word, &list) || !read_word(m, head + word, word, &fo)) {
 				ok = false;
 				break;
 			}
+			if (word == 4)
+				fo = (uint64_t)(int64_t)(int32_t)fo;
 			if (i == 0)
 				futex_offset = (int64_t)fo;
 			self_seen |= list == head;
@@ -157,6 +163,7 @@ void glibc_find(const struct process *src, const struct plan_thread *t, size_t n
 	uint64_t addr[W_COUNT] = { 0 }, v;
 	bool found[W_COUNT] = { false };
 	uint32_t size;
+	unsigned word = src->core->word;
 
 	memset(g, 0, sizeof(*g));
 	for (size_t i = 0; i < src->files->nfiles; i++) {
@@ -171,25 +178,27 @@ void glibc_find(const struct process *src, const struct plan_thread *t, size_t n
 		if (all)
 			break;
 	}
-	if (found[W_CURBRK] && read_u64(m, addr[W_CURBRK], &v))
+	if (found[W_CURBRK] && read_word(m, addr[W_CURBRK], word, &v))
 		g->curbrk = v;
 	if (!found[W_TID]) {
 		snprintf(g->why, sizeof(g->why), "no _thread_db_pthread_tid in the mapped libraries "
 			 "(not glibc, or its libc is not on this machine): clear_child_tid, the robust "
 			 "lists and glibc's cached tids are not restored");
 	} else {
-		find_tid(m, t, nt, addr[W_TID], g);
+		find_tid(m, word, t, nt, addr[W_TID], g);
 		if (g->tid)
-			find_robust(m, t, nt, g);
+			find_robust(m, word, t, nt, g);
 		if (g->tid && !g->robust)
 			snprintf(g->why, sizeof(g->why), "the robust list heads were not found in the "
 				 "threads' struct pthread: robust mutexes of a dying thread are not "
 				 "released");
 	}
-	if (found[W_RSEQ_OFFSET] && found[W_RSEQ_SIZE] && read_u64(m, addr[W_RSEQ_OFFSET], &v) &&
-	    read_u32(m, addr[W_RSEQ_SIZE], &size) && size) {
+	/* __rseq_offset is a ptrdiff_t: a negative 32-bit one is sign-extended. */
+	if (found[W_RSEQ_OFFSET] && found[W_RSEQ_SIZE] &&
+	    read_word(m, addr[W_RSEQ_OFFSET], word, &v) && read_u32(m, addr[W_RSEQ_SIZE], &size) &&
+	    size) {
 		g->rseq = true;
-		g->rseq_off = (int64_t)v;
+		g->rseq_off = word == 4 ? (int64_t)(int32_t)v : (int64_t)v;
 		g->rseq_len = size < RSEQ_MIN_LEN ? RSEQ_MIN_LEN : size;
 	} else if (!g->why[0] && found[W_TID]) {
 		snprintf(g->why, sizeof(g->why), "ld.so's __rseq_offset/__rseq_size were not found or "
