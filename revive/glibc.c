@@ -15,13 +15,23 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../formats/util.h"
 #include "plan.h"
 
 #define RSEQ_MIN_LEN 32u	/* the kernel's original struct rseq, the least it accepts */
 #define ROBUST_SCAN 64u		/* bytes after pd->tid searched for the robust list head */
+#define SCAN_CHUNK (64u << 10)	/* bytes of memory read at a time looking for i386 TCBs */
+#define I386_GS (10 * 4)	/* gs in the i386 pr_reg */
+#define TLS_MIN 12u		/* x86_64's first TLS entry of the GDT */
+#define DESC_SIZE 16u		/* struct user_desc */
+/* user_desc flags: seg_32bit, limit_in_pages, useable (glibc's TLS entry); an empty entry is
+ * read_exec_only and seg_not_present. */
+#define DESC_GLIBC 0x51u
+#define DESC_EMPTY 0x28u
 
 enum { W_TID, W_RSEQ_OFFSET, W_RSEQ_SIZE, W_CURBRK, W_COUNT };
 
@@ -156,7 +166,68 @@ static void find_robust(struct memory *m, unsigned word, const struct plan_threa
 	}
 }
 
-void glibc_find(const struct process *src, const struct plan_thread *t, size_t nt,
+/* An i386 core without NT_386_TLS (gdb's gcore writes none): each such thread's struct pthread is
+ * looked for in the writable memory the core holds, where glibc's tcbhead_t has tcb (at 0) and
+ * self (at 8) pointing at it and pd->tid holds the thread's tid; the thread gets the TLS entry
+ * glibc's set_thread_area made (base there, 4 GiB of 32-bit data) in the entry its gs selects. */
+static void find_tcbs(const struct process *src, struct plan_thread *t, size_t nt,
+		      uint32_t tid_off)
+{
+	size_t missing = 0;
+	unsigned char *buf;
+
+	for (size_t i = 0; i < nt; i++)
+		missing += !t[i].tls_size;
+	if (!missing || !(buf = malloc(SCAN_CHUNK)))
+		return;
+	for (size_t v = 0; v < src->vmas->n && missing; v++) {
+		const struct core_vma *vma = &src->vmas->v[v];
+
+		if (vma->perms[0] != 'r' || vma->perms[1] != 'w' || !vma->seg)
+			continue;
+		/* Chunks overlap by a struct pthread's head, so none is cut. */
+		for (uint64_t at = vma->start; at < vma->end && missing;
+		     at += SCAN_CHUNK - tid_off - 4) {
+			ssize_t n = memory_read(src->facts, at, buf, MIN(SCAN_CHUNK, vma->end - at));
+
+			for (ssize_t o = 0; o + (ssize_t)tid_off + 4 <= n && missing; o += 4) {
+				uint32_t tcb, self, tid, a = (uint32_t)(at + (uint64_t)o);
+
+				memcpy(&tcb, buf + o, 4);
+				if (tcb != a)
+					continue;
+				memcpy(&self, buf + o + 8, 4);
+				memcpy(&tid, buf + o + tid_off, 4);
+				for (size_t i = 0; i < nt && self == a; i++) {
+					uint32_t gs, e, d[4] = { 0, 0, 0, DESC_EMPTY };
+
+					memcpy(&gs, t[i].regs + I386_GS, 4);
+					e = (gs >> 3) - TLS_MIN;
+					if (t[i].tls_size || (int32_t)tid != t[i].ct->tid || (gs & 4) ||
+					    e >= 3)
+						continue;
+					for (uint32_t k = 0; k <= e; k++) {
+						d[0] = TLS_MIN + k;
+						memcpy(t[i].tls + k * DESC_SIZE, d, sizeof(d));
+					}
+					d[0] = TLS_MIN + e;
+					d[1] = a;
+					d[2] = 0xfffff;
+					d[3] = DESC_GLIBC;
+					memcpy(t[i].tls + e * DESC_SIZE, d, sizeof(d));
+					t[i].tls_size = (e + 1) * DESC_SIZE;
+					t[i].tp = a;
+					missing--;
+				}
+			}
+			if (n <= 0 || at + SCAN_CHUNK >= vma->end)
+				break;
+		}
+	}
+	free(buf);
+}
+
+void glibc_find(const struct process *src, struct plan_thread *t, size_t nt,
 		struct glibc_layout *g)
 {
 	struct memory *m = src->facts;
@@ -185,6 +256,11 @@ void glibc_find(const struct process *src, const struct plan_thread *t, size_t n
 			 "(not glibc, or its libc is not on this machine): clear_child_tid, the robust "
 			 "lists and glibc's cached tids are not restored");
 	} else {
+		uint32_t d[3];
+
+		if (word == 4 && memory_read(m, addr[W_TID], d, sizeof(d)) == (ssize_t)sizeof(d) &&
+		    d[0] == 32 && d[2] < 4096)
+			find_tcbs(src, t, nt, d[2]);
 		find_tid(m, word, t, nt, addr[W_TID], g);
 		if (g->tid)
 			find_robust(m, word, t, nt, g);

@@ -439,6 +439,7 @@ static uint32_t tls_selector(uint32_t sel, uint32_t core_min)
 static int regs_i386(struct plan *p, struct plan_thread *t, const struct core_thread *ct,
 		     struct revive_error *err)
 {
+	const struct core_regset *tls;
 	int32_t eax, orig;
 	uint32_t fs, gs, core_min = TLS_MIN_X86_64;
 
@@ -457,11 +458,11 @@ static int regs_i386(struct plan *p, struct plan_thread *t, const struct core_th
 	t->xstate = regset(ct, NT_X86_XSTATE);
 	t->fpregs = regset(ct, NT_FPREGSET);
 	t->xfpregs = regset(ct, NT_PRXFPREG);
-	t->tls = regset(ct, NT_386_TLS);
-	if (t->tls && t->tls->size >= USER_DESC_SIZE) {
-		memcpy(&core_min, t->tls->data, 4);	/* the first entry's entry_number */
-		if (t->tls->size > TLS_ENTRIES * USER_DESC_SIZE)
-			t->tls = NULL;
+	tls = regset(ct, NT_386_TLS);
+	if (tls && tls->size >= USER_DESC_SIZE && tls->size <= sizeof(t->tls)) {
+		memcpy(t->tls, tls->data, tls->size);
+		t->tls_size = tls->size;
+		memcpy(&core_min, t->tls, 4);	/* the first entry's entry_number */
 	}
 	memcpy(&fs, t->regs + I386_FS, 4);
 	memcpy(&gs, t->regs + I386_GS, 4);
@@ -475,17 +476,15 @@ static int regs_i386(struct plan *p, struct plan_thread *t, const struct core_th
 				  "from %u: the fs and gs selectors are renumbered", core_min,
 				  TLS_MIN_X86_64);
 	}
-	/* gs's base is glibc's thread pointer: the TLS entry gs selects. */
-	for (size_t e = 0; t->tls && (e + 1) * USER_DESC_SIZE <= t->tls->size; e++) {
+	/* gs's base is glibc's thread pointer: the TLS entry gs selects (without NT_386_TLS, as
+	 * in gdb's gcore cores, glibc_find looks for it in memory). */
+	for (size_t e = 0; (e + 1) * USER_DESC_SIZE <= t->tls_size; e++) {
 		uint32_t d[2];
 
-		memcpy(d, t->tls->data + e * USER_DESC_SIZE, sizeof(d));
+		memcpy(d, t->tls + e * USER_DESC_SIZE, sizeof(d));
 		if (!(gs & 4) && e == (gs >> 3) - TLS_MIN_X86_64)
 			t->tp = d[1];
 	}
-	if (!t->tls)
-		plan_lost(p, "thread %d's TLS entries (NT_386_TLS) are not in the core: its gs "
-			  "selects nothing", ct->tid);
 	return 0;
 }
 
@@ -615,6 +614,11 @@ int plan_build(const struct process *src, struct plan *p, struct revive_error *e
 	if (refuse(p, err) < 0 || lay_out_all(p, err) < 0 || threads(p, err) < 0)
 		return -1;
 	glibc_find(src, p->t, p->nt, &p->glibc);
+	for (size_t i = 0; i < p->nt && p->abi == ABI_I386; i++)
+		if (!p->t[i].tls_size)
+			plan_lost(p, "thread %d's TLS entries are not in the core (no NT_386_TLS) and "
+				  "its thread pointer was not found in its memory: its gs selects "
+				  "nothing", p->t[i].ct->tid);
 	thread_areas(p);
 	mm_fields(p, p->glibc.curbrk);
 	p->auxv = c->auxv_raw;

@@ -82,7 +82,10 @@ struct plan_thread {
 	const struct core_regset *xstate;	/* NT_X86_XSTATE, or NULL */
 	const struct core_regset *fpregs;	/* NT_FPREGSET, or NULL */
 	const struct core_regset *xfpregs;	/* i386: NT_PRXFPREG (fxsave), or NULL */
-	const struct core_regset *tls;		/* i386: NT_386_TLS (struct user_desc[]), or NULL */
+	/* i386: the TLS entries (struct user_desc[], from the first), as NT_386_TLS holds them or as
+	 * glibc_find made them for a core without it; tls_size 0: none. */
+	unsigned char tls[3 * 16];
+	size_t tls_size;
 	uint64_t tid_addr;	/* &pd->tid (0: unknown) */
 	uint64_t robust_addr;	/* &pd->robust_head (0: unknown or not registered) */
 	uint64_t rseq_addr;	/* the rseq area (0: not registered in the core) */
@@ -136,7 +139,7 @@ int plan_open_files(struct plan *p, struct revive_error *err);
 void plan_lost(struct plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Find glibc's offsets in the target's libc and ld.so and check them against threads (glibc.c). */
-void glibc_find(const struct process *src, const struct plan_thread *t, size_t nt,
+void glibc_find(const struct process *src, struct plan_thread *t, size_t nt,
 		struct glibc_layout *g);
 
 #endif

@@ -180,7 +180,7 @@ static int set_registers(struct build *b, size_t i, uint64_t *lost_bits)
 	uint64_t mask = t->sighold;
 	struct user_regs_struct r;
 
-	if (t->tls && set_regset(b, i, NT_386_TLS, t->tls->data, t->tls->size, "TLS entries") < 0)
+	if (t->tls_size && set_regset(b, i, NT_386_TLS, t->tls, t->tls_size, "TLS entries") < 0)
 		return -1;
 	if (set_fp(b, i, lost_bits) < 0)
 		return -1;
