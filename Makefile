@@ -25,7 +25,7 @@ DEB_BUILD := build-essential pkg-config libfuse3-dev libelf-dev libunwind-dev li
 DEB_RUN   := fuse3 xz-utils
 DEB_TEST  := gdb gdb-multiarch python3 python3-pytest elfutils clang python3-psutil \
              prometheus-process-exporter procps zstd xz-utils lz4 rustc \
-             htop lsof tmux golang-go debuginfod nginx nodejs
+             htop lsof tmux golang-go debuginfod nginx nodejs gcc-multilib
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
