@@ -222,3 +222,29 @@ def test_other_architectures_are_refused(tmp_path, core, reason):
             assert error.endswith(("this kernel runs no x32 program (it was built without "
                                    "CONFIG_X86_X32_ABI: an x32 system call fails with ENOSYS)",
                                    "x32 revival is not implemented")), error
+
+
+def test_an_i386_core_without_its_executable_is_refused(tmp_path):
+    """A 32-bit process is born only by exec'ing a 32-bit program: its own, here missing."""
+    core, = corpus_files(tmp_path, "elfutils/cores/backtrace.i386.core")
+    with mounted(core) as mnt:
+        assert command(mnt, "revive") == errno.ENOENT
+        ctl = read_control(mnt)
+        assert ctl["state"] == ["core"] and "pid" not in ctl
+        error, = ctl["error"]
+        assert re.fullmatch(r"revive: the executable \S+ is not usable on this machine: an i386 "
+                            r"process is revived by exec'ing its own 32-bit executable", error), error
+
+
+def test_an_i386_core_of_another_machine_revives_with_its_executable(tmp_path):
+    """elfutils' i386 core, its executable given by --exe: two threads, stopped; what could
+    not be restored (its libc is not this machine's) is said."""
+    core, exe = corpus_files(tmp_path, "elfutils/cores/backtrace.i386.core",
+                             "elfutils/exec/backtrace.i386.exec")
+    exe.chmod(0o755)
+    with mounted(core, f"--exe={exe}") as mnt, revived(mnt) as ctl:
+        pid = int(ctl["pid"][0])
+        assert ctl["state"] == ["stopped"] and proc_state(pid) == "T"
+        assert len(ctl["tids"][0].split()) == 2
+        assert os.readlink(f"/proc/{pid}/exe") == str(exe)
+        assert any("struct pthread does not hold its tid" in l for l in ctl["lost"]), ctl["lost"]
