@@ -52,12 +52,24 @@ struct build {
 int fail(struct build *b, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void lost(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The system calls a revival makes in the vessel, by name: remote() turns each into the
+ * number of the process's ABI (x86_64's `syscall`, or i386's `int 0x80`).  R_MMAP takes a byte
+ * offset whatever the ABI (i386's mmap2 takes pages). */
+enum rsys {
+	R_MMAP, R_MUNMAP, R_MREMAP, R_PRCTL, R_CLOSE_RANGE, R_SET_TID_ADDRESS,
+	R_SET_ROBUST_LIST, R_RSEQ, R_CLONE3, R_EXIT,
+	R_COUNT
+};
+
 /* remote.c: system calls made by a stopped thread of the vessel from the scratch page; a free
  * place outside the target's and the vessel's layouts. */
-int remote(struct build *b, pid_t tid, long *ret, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-	   uint64_t a4, uint64_t a5, uint64_t a6);
-int call(struct build *b, pid_t tid, const char *what, long nr, uint64_t a1, uint64_t a2,
+int remote(struct build *b, pid_t tid, long *ret, enum rsys nr, uint64_t a1, uint64_t a2,
+	   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
+int call(struct build *b, pid_t tid, const char *what, enum rsys nr, uint64_t a1, uint64_t a2,
 	 uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
+/* The registers that make a thread stopped at the scratch page run system call nr. */
+void remote_regs(const struct build *b, struct user_regs_struct *r, enum rsys nr,
+		 const uint64_t a[6]);
 int poke(struct build *b, uint64_t addr, const void *data, size_t len);
 uint64_t free_spot(const struct build *b, uint64_t size, uint64_t min);
 

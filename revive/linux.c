@@ -1,4 +1,5 @@
-/* revive/linux.c — the Linux x86_64 backend: a core becomes a group-stopped process.
+/* revive/linux.c — the Linux x86_64 backend: a core becomes a group-stopped process (an i386
+ * core a 32-bit, compat-mode one: its own executable exec'd, remote calls by int 0x80).
  *
  * Stages (revive_start):
  *   1. plan          everything decided from the model (plan.c): refusals come before any process

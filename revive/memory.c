@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -21,30 +20,33 @@
 #include "../formats/util.h"
 #include "build.h"
 
-/* The kernel's vDSO family moves to where the core had its vDSO when the bytes are the same
- * (same kernel) and the vvar pages the core shows below it are as large as ours. */
+/* The kernel's vDSO family moves to where the core had its vDSO when the bytes are the same as
+ * the vessel's own vDSO (same kernel, same ABI: an i386 process has the 32-bit vDSO) and the
+ * vvar pages the core shows below it are as large as the vessel's. */
 int vdso_move(struct build *b)
 {
 	const struct plan *p = &b->plan;
 	uint64_t size = b->own_vdso_end - b->own_vdso, vvar = b->own_vdso - b->own_vvar;
 	uint64_t delta, tmp;
-	unsigned char *core_bytes;
-	const void *own = (const void *)getauxval(AT_SYSINFO_EHDR);
+	unsigned char *core_bytes, *own;
 	bool same;
 
 	if (!p->vdso_start || !b->own_vdso)
 		return 0;
 	core_bytes = malloc(size);
+	own = malloc(size);
 	same = core_bytes && own && p->vdso_end - p->vdso_start == size &&
 	       (p->vvar_start == p->vdso_start || p->vdso_start - p->vvar_start == vvar) &&
 	       memory_read(p->src->facts, p->vdso_start, core_bytes, size) == (ssize_t)size &&
+	       pread(b->mem_fd, own, size, (off_t)b->own_vdso) == (ssize_t)size &&
 	       !memcmp(core_bytes, own, size);
 	free(core_bytes);
+	free(own);
 	if (!same)
 		return 0;
 	/* Through a free spot when the old and new places overlap (mremap refuses that). */
 	tmp = b->own_vvar < p->vdso_end && b->own_vdso_end > p->vdso_start - vvar
-		      ? free_spot(b, vvar + size, 0x100000000) : 0;
+		      ? free_spot(b, vvar + size, p->abi == ABI_I386 ? 0x10000000 : 0x100000000) : 0;
 	for (int pass = tmp ? 0 : 1; pass < 2; pass++) {
 		uint64_t to = pass == 0 ? tmp : p->vdso_start - vvar;
 
@@ -54,7 +56,7 @@ int vdso_move(struct build *b)
 
 			if (lo < b->own_vvar || hi > b->own_vdso_end)
 				continue;
-			if (call(b, b->pid, "moving the vDSO", SYS_mremap, lo, hi - lo, hi - lo,
+			if (call(b, b->pid, "moving the vDSO", R_MREMAP, lo, hi - lo, hi - lo,
 				 MREMAP_MAYMOVE | MREMAP_FIXED, lo + delta, 0) < 0)
 				return -1;
 			b->vm[i].start += delta;
@@ -73,7 +75,7 @@ int unmap_vessel(struct build *b)
 	for (size_t i = 0; i < b->nvm; i++) {
 		uint64_t lo = b->vm[i].start, hi = b->vm[i].end;
 
-		if (lo >= UINT64_C(0x800000000000))
+		if (lo >= b->plan.task_size)
 			continue;	/* [vsyscall] */
 		if (b->vdso_moved && lo >= b->own_vvar && hi <= b->own_vdso_end)
 			continue;
@@ -87,7 +89,7 @@ int unmap_vessel(struct build *b)
 			} else if (part == 1) {
 				break;
 			}
-			if (a < z && call(b, b->pid, "unmapping the exec's memory", SYS_munmap, a,
+			if (a < z && call(b, b->pid, "unmapping the exec's memory", R_MUNMAP, a,
 					  z - a, 0, 0, 0, 0) < 0)
 				return -1;
 		}
@@ -115,18 +117,18 @@ int map_regions(struct build *b)
 		}
 		snprintf(what, sizeof(what), "mapping %s at 0x%" PRIx64 "-0x%" PRIx64, r->what,
 			 r->start, r->end);
-		if (call(b, b->pid, what, SYS_mmap, r->start, r->end - r->start, (uint64_t)r->prot,
+		if (call(b, b->pid, what, R_MMAP, r->start, r->end - r->start, (uint64_t)r->prot,
 			 flags, fd, off) < 0)
 			return -1;
 	}
 	/* The core's vDSO text over zero vvar pages, when the kernel's could not be moved. */
 	if (p->vdso_start && !b->vdso_moved) {
 		if (p->vvar_start < p->vdso_start &&
-		    call(b, b->pid, "mapping a zero [vvar]", SYS_mmap, p->vvar_start,
+		    call(b, b->pid, "mapping a zero [vvar]", R_MMAP, p->vvar_start,
 			 p->vdso_start - p->vvar_start, PROT_READ,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, (uint64_t)-1, 0) < 0)
 			return -1;
-		if (call(b, b->pid, "mapping the core's vDSO", SYS_mmap, p->vdso_start,
+		if (call(b, b->pid, "mapping the core's vDSO", R_MMAP, p->vdso_start,
 			 p->vdso_end - p->vdso_start, PROT_READ | PROT_EXEC,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, (uint64_t)-1, 0) < 0)
 			return -1;
@@ -281,7 +283,7 @@ int set_mm(struct build *b)
 	if (poke(b, b->scratch + S_MM_MAP, &mm, sizeof(mm)) < 0 ||
 	    (p->auxv_size && poke(b, b->scratch + S_AUXV, p->auxv, p->auxv_size) < 0))
 		return -1;
-	if (remote(b, b->pid, &ret, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, b->scratch + S_MM_MAP,
+	if (remote(b, b->pid, &ret, R_PRCTL, PR_SET_MM, PR_SET_MM_MAP, b->scratch + S_MM_MAP,
 		   sizeof(mm), 0, 0) < 0)
 		return -1;
 	if (ret < 0)
@@ -293,7 +295,7 @@ int set_mm(struct build *b)
 			    strerror((int)-ret));
 	memcpy(comm, p->comm, MIN(strlen(p->comm), sizeof(comm) - 1));
 	if (comm[0] && (poke(b, b->scratch + S_COMM, comm, sizeof(comm)) < 0 ||
-			call(b, b->pid, "PR_SET_NAME", SYS_prctl, PR_SET_NAME, b->scratch + S_COMM,
+			call(b, b->pid, "PR_SET_NAME", R_PRCTL, PR_SET_NAME, b->scratch + S_COMM,
 			     0, 0, 0, 0) < 0))
 		return -1;
 	if (p->coredump_filter) {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../formats/arch.h"
@@ -25,6 +26,8 @@
 /* The user address space of x86_64 with 4-level paging; 5-level (la57) reaches 2^56. */
 #define TASK_SIZE_47 UINT64_C(0x7ffffffff000)
 #define TASK_SIZE_56 UINT64_C(0xfffffffffff000)
+/* A compat (i386) process's on an x86_64 kernel: IA32_PAGE_OFFSET. */
+#define TASK_SIZE_IA32 UINT64_C(0xffffe000)
 /* Above this many bytes of written file pages, map them from the core instead of comparing
  * them with the file's page by page (kernel cores only). */
 #define OVERLAY_LIMIT (UINT64_C(8) << 20)
@@ -32,6 +35,19 @@
 #define REG_RAX (10 * 8)
 #define REG_ORIG_RAX (15 * 8)
 #define REG_FS_BASE (21 * 8)
+/* The i386 pr_reg (elf_gregset_t): ebx ecx edx esi edi ebp eax ds es fs gs orig_eax eip cs
+ * eflags esp ss, 32 bits each. */
+#define I386_NREGS 17
+#define I386_EAX (6 * 4)
+#define I386_FS (9 * 4)
+#define I386_GS (10 * 4)
+#define I386_ORIG_EAX (11 * 4)
+/* This kernel's TLS entries of the GDT (GDT_ENTRY_TLS_MIN of x86_64; a 32-bit kernel's is 6),
+ * and struct user_desc as NT_386_TLS holds them. */
+#define TLS_MIN_X86_64 12u
+#define TLS_ENTRIES 3u
+#define USER_DESC_SIZE 16u
+#define X32_SYSCALL_BIT 0x40000000L
 #define ERESTARTNOHAND_ 514
 #define ERESTART_RESTARTBLOCK_ 516
 
@@ -268,7 +284,7 @@ oom:
 static int lay_out_all(struct plan *p, struct revive_error *err)
 {
 	const struct core_vmas *vm = p->src->vmas;
-	uint64_t limit = task_size();
+	uint64_t limit = p->task_size;
 	size_t cap = 0;
 
 	for (size_t i = 0; i < vm->n; i++) {
@@ -381,6 +397,97 @@ static const struct core_regset *regset(const struct core_thread *t, uint32_t ty
 	return NULL;
 }
 
+/* An x86_64 thread's registers: the core's user_regs_struct. */
+static int regs_x86_64(struct plan_thread *t, const struct core_thread *ct,
+		       struct revive_error *err)
+{
+	int64_t rax, orig;
+
+	if (!ct->gregs || ct->gregs_size != sizeof(t->regs))
+		return revive_fail(err, EINVAL, "revive: thread %d's general registers are %zu "
+				   "bytes, not x86_64's %zu", ct->tid, ct->gregs_size,
+				   sizeof(t->regs));
+	memcpy(t->regs, ct->gregs, sizeof(t->regs));
+	t->regs_size = sizeof(t->regs);
+	memcpy(&t->tp, t->regs + REG_FS_BASE, 8);
+	memcpy(&rax, t->regs + REG_RAX, 8);
+	memcpy(&orig, t->regs + REG_ORIG_RAX, 8);
+	if (orig >= 0 && rax == -ERESTART_RESTARTBLOCK_) {
+		/* No restart block in a core: re-issue the call with its arguments. */
+		rax = -ERESTARTNOHAND_;
+		memcpy(t->regs + REG_RAX, &rax, 8);
+		t->restart_block = true;
+	}
+	t->xstate = regset(ct, NT_X86_XSTATE);
+	t->fpregs = regset(ct, NT_FPREGSET);
+	return 0;
+}
+
+/* A TLS selector of the core's kernel as this kernel numbers its TLS entries (a 32-bit kernel's
+ * start at 6, x86_64's at 12); other selectors stay. */
+static uint32_t tls_selector(uint32_t sel, uint32_t core_min)
+{
+	uint32_t index = sel >> 3;
+
+	if ((sel & 4) || index < core_min || index >= core_min + TLS_ENTRIES)
+		return sel;
+	return (index - core_min + TLS_MIN_X86_64) << 3 | (sel & 3);
+}
+
+/* An i386 thread's registers: the core's pr_reg, with its fs and gs selectors in this
+ * kernel's TLS entries, and the thread pointer (gs's base) from NT_386_TLS. */
+static int regs_i386(struct plan *p, struct plan_thread *t, const struct core_thread *ct,
+		     struct revive_error *err)
+{
+	const struct core_regset *tls;
+	int32_t eax, orig;
+	uint32_t fs, gs, core_min = TLS_MIN_X86_64;
+
+	if (!ct->gregs || ct->gregs_size != I386_NREGS * 4)
+		return revive_fail(err, EINVAL, "revive: thread %d's general registers are %zu "
+				   "bytes, not i386's %u", ct->tid, ct->gregs_size, I386_NREGS * 4);
+	memcpy(t->regs, ct->gregs, I386_NREGS * 4);
+	t->regs_size = I386_NREGS * 4;
+	memcpy(&eax, t->regs + I386_EAX, 4);
+	memcpy(&orig, t->regs + I386_ORIG_EAX, 4);
+	if (orig >= 0 && eax == -ERESTART_RESTARTBLOCK_) {
+		eax = -ERESTARTNOHAND_;
+		memcpy(t->regs + I386_EAX, &eax, 4);
+		t->restart_block = true;
+	}
+	t->xstate = regset(ct, NT_X86_XSTATE);
+	t->fpregs = regset(ct, NT_FPREGSET);
+	t->xfpregs = regset(ct, NT_PRXFPREG);
+	tls = regset(ct, NT_386_TLS);
+	if (tls && tls->size >= USER_DESC_SIZE && tls->size <= sizeof(t->tls)) {
+		memcpy(t->tls, tls->data, tls->size);
+		t->tls_size = tls->size;
+		memcpy(&core_min, t->tls, 4);	/* the first entry's entry_number */
+	}
+	memcpy(&fs, t->regs + I386_FS, 4);
+	memcpy(&gs, t->regs + I386_GS, 4);
+	if (core_min != TLS_MIN_X86_64) {
+		fs = tls_selector(fs, core_min);
+		gs = tls_selector(gs, core_min);
+		memcpy(t->regs + I386_FS, &fs, 4);
+		memcpy(t->regs + I386_GS, &gs, 4);
+		if (t == p->t)
+			plan_lost(p, "the core's kernel numbers its TLS entries from %u, this one "
+				  "from %u: the fs and gs selectors are renumbered", core_min,
+				  TLS_MIN_X86_64);
+	}
+	/* gs's base is glibc's thread pointer: the TLS entry gs selects (without NT_386_TLS, as
+	 * in gdb's gcore cores, glibc_find looks for it in memory). */
+	for (size_t e = 0; (e + 1) * USER_DESC_SIZE <= t->tls_size; e++) {
+		uint32_t d[2];
+
+		memcpy(d, t->tls + e * USER_DESC_SIZE, sizeof(d));
+		if (!(gs & 4) && e == (gs >> 3) - TLS_MIN_X86_64)
+			t->tp = d[1];
+	}
+	return 0;
+}
+
 static int threads(struct plan *p, struct revive_error *err)
 {
 	const struct core *c = p->src->core;
@@ -398,29 +505,15 @@ static int threads(struct plan *p, struct revive_error *err)
 		for (size_t i = 0; i < c->nthreads; i++) {
 			const struct core_thread *ct = &c->threads[i];
 			struct plan_thread *t;
-			int64_t rax, orig;
 
 			if ((ct->tid == c->pid) != (pass == 0))
 				continue;
 			t = &p->t[k++];
 			t->ct = ct;
-			if (!ct->gregs || ct->gregs_size != sizeof(t->regs))
-				return revive_fail(err, EINVAL, "revive: thread %d's general registers "
-						   "are %zu bytes, not x86_64's %zu", ct->tid,
-						   ct->gregs_size, sizeof(t->regs));
-			memcpy(t->regs, ct->gregs, sizeof(t->regs));
-			memcpy(&t->fs_base, t->regs + REG_FS_BASE, 8);
-			memcpy(&rax, t->regs + REG_RAX, 8);
-			memcpy(&orig, t->regs + REG_ORIG_RAX, 8);
-			if (orig >= 0 && rax == -ERESTART_RESTARTBLOCK_) {
-				/* No restart block in a core: re-issue the call with its arguments. */
-				rax = -ERESTARTNOHAND_;
-				memcpy(t->regs + REG_RAX, &rax, 8);
-				t->restart_block = true;
-			}
+			if ((p->abi == ABI_I386 ? regs_i386(p, t, ct, err)
+						: regs_x86_64(t, ct, err)) < 0)
+				return -1;
 			t->sighold = ct->sighold;
-			t->xstate = regset(ct, NT_X86_XSTATE);
-			t->fpregs = regset(ct, NT_FPREGSET);
 		}
 	}
 	return 0;
@@ -437,13 +530,13 @@ static void thread_areas(struct plan *p)
 		int32_t cpu;
 
 		if (g->tid)
-			t->tid_addr = t->fs_base + g->tid_off;
+			t->tid_addr = t->tp + g->tid_off;
 		if (g->robust)
-			t->robust_addr = t->fs_base + g->robust_off;
+			t->robust_addr = t->tp + g->robust_off;
 		/* rseq: registered when the area's cpu_id is a cpu (-1: never, -2: failed). */
-		if (g->rseq && memory_read(p->src->facts, t->fs_base + (uint64_t)g->rseq_off + 4, &cpu,
+		if (g->rseq && memory_read(p->src->facts, t->tp + (uint64_t)g->rseq_off + 4, &cpu,
 					   4) == 4 && cpu >= 0)
-			t->rseq_addr = t->fs_base + (uint64_t)g->rseq_off;
+			t->rseq_addr = t->tp + (uint64_t)g->rseq_off;
 		restarts += t->restart_block;
 	}
 	if (g->why[0])
@@ -458,18 +551,47 @@ static void thread_areas(struct plan *p)
 
 /* --- the whole plan --------------------------------------------------------------------------- */
 
-static int refuse(const struct core *c, struct revive_error *err)
+/* Whether this kernel runs x32 programs: an x32 system call fails with ENOSYS when it was built
+ * without CONFIG_X86_X32_ABI. */
+static bool x32_runs(void)
 {
+#ifdef __x86_64__
+	return syscall(X32_SYSCALL_BIT | SYS_getpid) > 0;
+#else
+	return false;
+#endif
+}
+
+/* What this machine can revive: x86_64 processes, and i386 ones in compat mode. */
+static int refuse(struct plan *p, struct revive_error *err)
+{
+	const struct core *c = p->src->core;
+
 #ifndef __x86_64__
 	return revive_fail(err, ENOSYS, "revive: revival is implemented for x86_64 machines only");
 #endif
 	if (c->os != CORE_OS_LINUX)
 		return revive_fail(err, EINVAL, "revive: this is a %s core; only Linux cores can be "
 				   "revived", c->os == CORE_OS_NETBSD ? "NetBSD" : "macOS");
-	if (c->machine != EM_X86_64 || c->elf_class != ELFCLASS64)
+	if (c->machine == EM_X86_64 && c->elf_class == ELFCLASS32)
+		return revive_fail(err, EINVAL, "revive: this core is of an x32 process (%s); %s",
+				   c->format, x32_runs()
+				   ? "x32 revival is not implemented"
+				   : "this kernel runs no x32 program (it was built without "
+				     "CONFIG_X86_X32_ABI: an x32 system call fails with ENOSYS)");
+	if (c->machine == EM_386 && c->elf_class == ELFCLASS32) {
+		p->abi = ABI_I386;
+		p->word = 4;
+		p->task_size = TASK_SIZE_IA32;
+	} else if (c->machine == EM_X86_64 && c->elf_class == ELFCLASS64) {
+		p->abi = ABI_X86_64;
+		p->word = 8;
+		p->task_size = task_size();
+	} else {
 		return revive_fail(err, EINVAL, "revive: this core is of an %s process (%s); only "
-				   "x86_64 processes can be revived on this x86_64 machine",
+				   "x86_64 and i386 processes can be revived on this x86_64 machine",
 				   c->arch->name, c->format);
+	}
 	if (c->nthreads == 0)
 		return revive_fail(err, EINVAL, "revive: the core holds no thread (no NT_PRSTATUS), "
 				   "so no registers to start from");
@@ -489,9 +611,14 @@ int plan_build(const struct process *src, struct plan *p, struct revive_error *e
 	p->src = src;
 	if (view_index(p, 0) == SIZE_MAX)
 		return revive_fail(err, ENOMEM, "revive: out of memory");
-	if (refuse(c, err) < 0 || lay_out_all(p, err) < 0 || threads(p, err) < 0)
+	if (refuse(p, err) < 0 || lay_out_all(p, err) < 0 || threads(p, err) < 0)
 		return -1;
 	glibc_find(src, p->t, p->nt, &p->glibc);
+	for (size_t i = 0; i < p->nt && p->abi == ABI_I386; i++)
+		if (!p->t[i].tls_size)
+			plan_lost(p, "thread %d's TLS entries are not in the core (no NT_386_TLS) and "
+				  "its thread pointer was not found in its memory: its gs selects "
+				  "nothing", p->t[i].ct->tid);
 	thread_areas(p);
 	mm_fields(p, p->glibc.curbrk);
 	p->auxv = c->auxv_raw;
@@ -520,6 +647,11 @@ int plan_build(const struct process *src, struct plan *p, struct revive_error *e
 				  "/memfd:corefs:%s (deleted)", exe, p->exe,
 				  strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
 	}
+	/* An i386 process is born 32-bit only by exec'ing a 32-bit program: its own. */
+	if (!p->exe && p->abi == ABI_I386)
+		return revive_fail(err, ENOENT, "revive: the executable %s is %s: an i386 process "
+				   "is revived by exec'ing its own 32-bit executable",
+				   exe ? exe : "", exe ? "not usable on this machine" : "unknown");
 	if (!p->exe)
 		plan_lost(p, "the executable %s is %s: /proc/PID/exe does not name it", exe ? exe : "",
 			  exe ? "not usable on this machine" : "unknown");

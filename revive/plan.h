@@ -23,6 +23,13 @@
 
 #define PLAN_PAGE 4096u
 
+/* The system call ABI and register layout of the revived process: an x86_64 process, or an
+ * i386 one running in compat mode (born by exec'ing its own 32-bit executable). */
+enum plan_abi {
+	ABI_X86_64,
+	ABI_I386,
+};
+
 enum region_src {
 	SRC_CORE,		/* mmap views[view] at core_off */
 	SRC_FILE,		/* mmap files[file] at file_off */
@@ -65,12 +72,20 @@ struct glibc_layout {
 
 struct plan_thread {
 	const struct core_thread *ct;
-	unsigned char regs[27 * 8];	/* struct user_regs_struct, as PTRACE_SETREGS takes it */
-	uint64_t fs_base;
+	/* x86_64: struct user_regs_struct, as PTRACE_SETREGS takes it; i386: the core's pr_reg
+	 * (17 words), as PTRACE_SETREGSET(NT_PRSTATUS) takes it from a compat tracee. */
+	unsigned char regs[27 * 8];
+	size_t regs_size;
+	uint64_t tp;		/* the thread pointer: fs_base (x86_64), the gs segment's base (i386) */
 	uint64_t sighold;
 	bool restart_block;	/* was in a -ERESTART_RESTARTBLOCK sleep: re-issued as -ERESTARTNOHAND */
 	const struct core_regset *xstate;	/* NT_X86_XSTATE, or NULL */
 	const struct core_regset *fpregs;	/* NT_FPREGSET, or NULL */
+	const struct core_regset *xfpregs;	/* i386: NT_PRXFPREG (fxsave), or NULL */
+	/* i386: the TLS entries (struct user_desc[], from the first), as NT_386_TLS holds them or as
+	 * glibc_find made them for a core without it; tls_size 0: none. */
+	unsigned char tls[3 * 16];
+	size_t tls_size;
 	uint64_t tid_addr;	/* &pd->tid (0: unknown) */
 	uint64_t robust_addr;	/* &pd->robust_head (0: unknown or not registered) */
 	uint64_t rseq_addr;	/* the rseq area (0: not registered in the core) */
@@ -78,6 +93,9 @@ struct plan_thread {
 
 struct plan {
 	const struct process *src;
+	enum plan_abi abi;
+	unsigned word;		/* 8 or 4: the size of the process's pointers */
+	uint64_t task_size;	/* the top of the process's user address space */
 	struct region *r;	/* ascending, not overlapping */
 	size_t nr;
 	struct plan_file *files;
@@ -121,7 +139,7 @@ int plan_open_files(struct plan *p, struct revive_error *err);
 void plan_lost(struct plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Find glibc's offsets in the target's libc and ld.so and check them against threads (glibc.c). */
-void glibc_find(const struct process *src, const struct plan_thread *t, size_t nt,
+void glibc_find(const struct process *src, struct plan_thread *t, size_t nt,
 		struct glibc_layout *g);
 
 #endif

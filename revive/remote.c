@@ -1,4 +1,5 @@
-/* revive/remote.c — remote system calls: the vessel runs `syscall; int3` on a scratch page placed
+/* revive/remote.c — remote system calls: the vessel runs `syscall; int3` (an i386 process
+ * `int 0x80; int3`, with i386's numbers and argument registers) on a scratch page placed
  * outside the target's layout (and the vessel's), one PTRACE_SETREGS + PTRACE_CONT + wait each;
  * remote() runs one, call() fails with a message when it fails, poke() writes memory through
  * /proc/PID/mem.  scratch_setup reads the vessel's layout after exec (the vDSO stage uses it)
@@ -19,25 +20,64 @@
 #include "build.h"
 #include "util.h"
 
+#define I386_PAGE_SHIFT 12
+
+/* The numbers of each ABI (asm/unistd_64.h, asm/unistd_32.h). */
+static const long numbers[][R_COUNT] = {
+	[ABI_X86_64] = {
+		[R_MMAP] = 9, [R_MUNMAP] = 11, [R_MREMAP] = 25, [R_PRCTL] = 157,
+		[R_CLOSE_RANGE] = 436, [R_SET_TID_ADDRESS] = 218, [R_SET_ROBUST_LIST] = 273,
+		[R_RSEQ] = 334, [R_CLONE3] = 435, [R_EXIT] = 60,
+	},
+	[ABI_I386] = {
+		[R_MMAP] = 192 /* mmap2 */, [R_MUNMAP] = 91, [R_MREMAP] = 163, [R_PRCTL] = 172,
+		[R_CLOSE_RANGE] = 436, [R_SET_TID_ADDRESS] = 258, [R_SET_ROBUST_LIST] = 311,
+		[R_RSEQ] = 386, [R_CLONE3] = 435, [R_EXIT] = 1,
+	},
+};
+
+/* The instruction that makes a system call, then the trap after it. */
+static const unsigned char syscall_code[][3] = {
+	[ABI_X86_64] = { 0x0f, 0x05, 0xcc },	/* syscall; int3 */
+	[ABI_I386] = { 0xcd, 0x80, 0xcc },	/* int 0x80; int3 */
+};
+
+void remote_regs(const struct build *b, struct user_regs_struct *r, enum rsys nr,
+		 const uint64_t a[6])
+{
+	*r = b->base;
+	r->rip = b->scratch + S_CODE;
+	r->rax = (uint64_t)numbers[b->plan.abi][nr];
+	r->orig_rax = (uint64_t)-1;
+	r->rsp = b->scratch + SCRATCH_SIZE - 64;
+	if (b->plan.abi == ABI_I386) {
+		r->rbx = a[0];
+		r->rcx = a[1];
+		r->rdx = a[2];
+		r->rsi = a[3];
+		r->rdi = a[4];
+		r->rbp = nr == R_MMAP ? a[5] >> I386_PAGE_SHIFT : a[5];
+		return;
+	}
+	r->rdi = a[0];
+	r->rsi = a[1];
+	r->rdx = a[2];
+	r->r10 = a[3];
+	r->r8 = a[4];
+	r->r9 = a[5];
+}
+
 /* Run one system call in thread tid, stopped in a signal-delivery-stop: it executes `syscall`
  * in the scratch page and traps on the int3 after it.  *ret is what it returned; with ret NULL
  * the call is expected to return into nothing and fault (the scratch page's own munmap). */
-int remote(struct build *b, pid_t tid, long *ret, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
-	   uint64_t a4, uint64_t a5, uint64_t a6)
+int remote(struct build *b, pid_t tid, long *ret, enum rsys nr, uint64_t a1, uint64_t a2,
+	   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
 {
-	struct user_regs_struct r = b->base;
+	const uint64_t a[6] = { a1, a2, a3, a4, a5, a6 };
+	struct user_regs_struct r;
 	int status;
 
-	r.rip = b->scratch + S_CODE;
-	r.rax = (uint64_t)nr;
-	r.orig_rax = (uint64_t)-1;
-	r.rdi = a1;
-	r.rsi = a2;
-	r.rdx = a3;
-	r.r10 = a4;
-	r.r8 = a5;
-	r.r9 = a6;
-	r.rsp = b->scratch + SCRATCH_SIZE - 64;
+	remote_regs(b, &r, nr, a);
 	if (ptrace(PTRACE_SETREGS, tid, 0, &r) < 0 || ptrace(PTRACE_CONT, tid, 0, 0) < 0)
 		return fail(b, errno, "ptrace of thread %d: %s", tid, strerror(errno));
 	for (;;) {
@@ -45,7 +85,7 @@ int remote(struct build *b, pid_t tid, long *ret, long nr, uint64_t a1, uint64_t
 			return fail(b, errno, "waiting for thread %d: %s", tid, strerror(errno));
 		if (!WIFSTOPPED(status) || status >> 8 == (SIGTRAP | (PTRACE_EVENT_EXIT << 8)))
 			return fail(b, ECHILD, "thread %d ended during system call %ld (status 0x%x)",
-				    tid, nr, status);
+				    tid, numbers[b->plan.abi][nr], status);
 		if (status >> 8 == (SIGTRAP | (PTRACE_EVENT_CLONE << 8))) {
 			unsigned long msg = 0;
 
@@ -59,7 +99,7 @@ int remote(struct build *b, pid_t tid, long *ret, long nr, uint64_t a1, uint64_t
 	}
 	if (WSTOPSIG(status) != SIGTRAP && !(WSTOPSIG(status) == SIGSEGV && ret == NULL))
 		return fail(b, EPROTO, "thread %d stopped by signal %d during system call %ld", tid,
-			    WSTOPSIG(status), nr);
+			    WSTOPSIG(status), numbers[b->plan.abi][nr]);
 	if (!ret)
 		return 0;
 	if (ptrace(PTRACE_GETREGS, tid, 0, &r) < 0)
@@ -69,7 +109,7 @@ int remote(struct build *b, pid_t tid, long *ret, long nr, uint64_t a1, uint64_t
 }
 
 /* The same, failing with a message when the call fails. */
-int call(struct build *b, pid_t tid, const char *what, long nr, uint64_t a1, uint64_t a2,
+int call(struct build *b, pid_t tid, const char *what, enum rsys nr, uint64_t a1, uint64_t a2,
 	 uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
 {
 	long ret;
@@ -157,7 +197,7 @@ static bool taken(const struct build *b, uint64_t lo, uint64_t hi)
 /* A free place for size bytes above min, or 0. */
 uint64_t free_spot(const struct build *b, uint64_t size, uint64_t min)
 {
-	for (uint64_t a = min; a + size < UINT64_C(0x7ffffffff000); a += 16 * PAGE) {
+	for (uint64_t a = min; a + size < b->plan.task_size; a += 16 * PAGE) {
 		if (!taken(b, a - PAGE, a + size + PAGE))
 			return a;
 		/* jump over what is here */
@@ -170,7 +210,7 @@ uint64_t free_spot(const struct build *b, uint64_t size, uint64_t min)
 
 int scratch_setup(struct build *b)
 {
-	static const unsigned char code[] = { 0x0f, 0x05, 0xcc };	/* syscall; int3 */
+	const unsigned char *code = syscall_code[b->plan.abi];
 	unsigned long word;
 	uint64_t at, min = 0x10000;
 	char path[64];
@@ -200,14 +240,14 @@ int scratch_setup(struct build *b)
 	word = (unsigned long)ptrace(PTRACE_PEEKTEXT, b->pid, at, 0);
 	if (errno)
 		return fail(b, errno, "ptrace: %s", strerror(errno));
-	memcpy(&word, code, sizeof(code));
+	memcpy(&word, code, sizeof(syscall_code[0]));
 	if (ptrace(PTRACE_POKETEXT, b->pid, at, word) < 0)
 		return fail(b, errno, "ptrace: %s", strerror(errno));
 	{
 		uint64_t keep = b->scratch;
 
 		b->scratch = at;	/* remote() runs `syscall` at b->scratch */
-		if (remote(b, b->pid, &ret, SYS_mmap, keep, SCRATCH_SIZE,
+		if (remote(b, b->pid, &ret, R_MMAP, keep, SCRATCH_SIZE,
 			   PROT_READ | PROT_WRITE | PROT_EXEC,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0) < 0)
 			return -1;
@@ -216,5 +256,5 @@ int scratch_setup(struct build *b)
 	if ((uint64_t)ret != b->scratch)
 		return fail(b, ret < 0 ? (int)-ret : EEXIST, "mapping the scratch page at 0x%" PRIx64
 			    ": %s", b->scratch, strerror(ret < 0 ? (int)-ret : EEXIST));
-	return poke(b, b->scratch + S_CODE, code, sizeof(code));
+	return poke(b, b->scratch + S_CODE, code, sizeof(syscall_code[0]));
 }

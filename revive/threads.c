@@ -27,11 +27,12 @@ static void register_areas(struct build *b, size_t i)
 	long ret;
 
 	if (t->robust_addr &&
-	    (remote(b, b->tids[i], &ret, SYS_set_robust_list, t->robust_addr, 24, 0, 0, 0, 0) < 0 ||
+	    (remote(b, b->tids[i], &ret, R_SET_ROBUST_LIST, t->robust_addr, 3 * b->plan.word, 0, 0,
+		    0, 0) < 0 ||
 	     ret < 0))
 		lost(b, "thread %d's robust list could not be registered", t->ct->tid);
 	if (t->rseq_addr &&
-	    (remote(b, b->tids[i], &ret, SYS_rseq, t->rseq_addr, b->plan.glibc.rseq_len, 0,
+	    (remote(b, b->tids[i], &ret, R_RSEQ, t->rseq_addr, b->plan.glibc.rseq_len, 0,
 		    RSEQ_SIG_X86, 0, 0) < 0 || ret < 0))
 		lost(b, "thread %d's rseq area could not be registered", t->ct->tid);
 }
@@ -46,7 +47,7 @@ int make_threads(struct build *b)
 	if (p->has_main) {
 		b->vtids[0] = p->t[0].ct->tid;	/* fixed below when there is no pidns */
 		if (p->t[0].tid_addr &&
-		    call(b, b->pid, "set_tid_address", SYS_set_tid_address, p->t[0].tid_addr, 0, 0,
+		    call(b, b->pid, "set_tid_address", R_SET_TID_ADDRESS, p->t[0].tid_addr, 0, 0,
 			 0, 0, 0) < 0)
 			return -1;
 		register_areas(b, 0);
@@ -70,7 +71,7 @@ int make_threads(struct build *b)
 		if (poke(b, b->scratch + S_CLONE, &ca, sizeof(ca)) < 0)
 			return -1;
 		b->clone_msg = 0;
-		if (remote(b, b->pid, &ret, SYS_clone3, b->scratch + S_CLONE, sizeof(ca), 0, 0, 0,
+		if (remote(b, b->pid, &ret, R_CLONE3, b->scratch + S_CLONE, sizeof(ca), 0, 0, 0,
 			   0) < 0)
 			return -1;
 		if (ret < 0 || !b->clone_msg)
@@ -122,10 +123,23 @@ int patch_tids(struct build *b)
 
 /* --- stage 7: registers ----------------------------------------------------------------------- */
 
+/* A register set as it is in the core, through PTRACE_SETREGSET. */
+static int set_regset(struct build *b, size_t i, unsigned type, const void *data, size_t size,
+		      const char *what)
+{
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = size };
+
+	if (ptrace(PTRACE_SETREGSET, b->tids[i], type, &iov) < 0)
+		return fail(b, errno, "setting thread %d's %s: %s", b->plan.t[i].ct->tid, what,
+			    strerror(errno));
+	return 0;
+}
+
 static int set_fp(struct build *b, size_t i, uint64_t *lost_bits)
 {
 	const struct plan_thread *t = &b->plan.t[i];
 	pid_t tid = b->tids[i];
+	bool i386 = b->plan.abi == ABI_I386;
 
 	if (t->xstate) {
 		unsigned char buf[XSTATE_MAX];
@@ -134,22 +148,31 @@ static int set_fp(struct build *b, size_t i, uint64_t *lost_bits)
 		if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0)
 			return fail(b, errno, "reading thread %d's xstate: %s", tid, strerror(errno));
 		*lost_bits |= xstate_merge(buf, iov.iov_len, t->xstate->data, t->xstate->size);
-		if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) < 0)
-			return fail(b, errno, "setting thread %d's xstate: %s", t->ct->tid,
-				    strerror(errno));
-	} else if (t->fpregs && t->fpregs->size >= sizeof(struct user_fpregs_struct)) {
+		return set_regset(b, i, NT_X86_XSTATE, buf, iov.iov_len, "xstate");
+	}
+	/* A compat tracee's register sets are i386's: the fxsave area, else the i387 one. */
+	if (i386 && t->xfpregs)
+		return set_regset(b, i, NT_PRXFPREG, t->xfpregs->data, t->xfpregs->size,
+				  "x87/SSE registers");
+	if (i386 && t->fpregs)
+		return set_regset(b, i, NT_PRFPREG, t->fpregs->data, t->fpregs->size,
+				  "x87 registers");
+	if (!i386 && t->fpregs && t->fpregs->size >= sizeof(struct user_fpregs_struct)) {
 		struct user_fpregs_struct fp;
 
 		memcpy(&fp, t->fpregs->data, sizeof(fp));
 		if (ptrace(PTRACE_SETFPREGS, tid, 0, &fp) < 0)
 			return fail(b, errno, "setting thread %d's x87/SSE registers: %s", t->ct->tid,
 				    strerror(errno));
-	} else {
-		lost(b, "thread %d's floating-point registers are not in the core", t->ct->tid);
+		return 0;
 	}
+	lost(b, "thread %d's floating-point registers are not in the core", t->ct->tid);
 	return 0;
 }
 
+/* The TLS entries first: writing gs (i386) takes its base from the entry it selects.  An i386
+ * thread's general registers are the core's pr_reg as they are, through the compat tracee's
+ * NT_PRSTATUS (which also marks orig_eax as the kernel's restart logic wants it). */
 static int set_registers(struct build *b, size_t i, uint64_t *lost_bits)
 {
 	const struct plan_thread *t = &b->plan.t[i];
@@ -157,11 +180,15 @@ static int set_registers(struct build *b, size_t i, uint64_t *lost_bits)
 	uint64_t mask = t->sighold;
 	struct user_regs_struct r;
 
+	if (t->tls_size && set_regset(b, i, NT_386_TLS, t->tls, t->tls_size, "TLS entries") < 0)
+		return -1;
 	if (set_fp(b, i, lost_bits) < 0)
 		return -1;
 	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(mask), &mask) < 0)
 		return fail(b, errno, "setting thread %d's signal mask: %s", t->ct->tid,
 			    strerror(errno));
+	if (b->plan.abi == ABI_I386)
+		return set_regset(b, i, NT_PRSTATUS, t->regs, t->regs_size, "registers");
 	memcpy(&r, t->regs, sizeof(r));
 	if (ptrace(PTRACE_SETREGS, tid, 0, &r) < 0)
 		return fail(b, errno, "setting thread %d's registers: %s", t->ct->tid,
@@ -172,13 +199,11 @@ static int set_registers(struct build *b, size_t i, uint64_t *lost_bits)
 /* The leader had exited: it exits again (it stays a zombie while threads live). */
 static int exit_leader(struct build *b)
 {
-	struct user_regs_struct r = b->base;
+	static const uint64_t args[6] = { 0 };
+	struct user_regs_struct r;
 	int status;
 
-	r.rip = b->scratch;
-	r.rax = SYS_exit;
-	r.orig_rax = (uint64_t)-1;
-	r.rdi = 0;
+	remote_regs(b, &r, R_EXIT, args);
 	if (ptrace(PTRACE_SETREGS, b->pid, 0, &r) < 0 || ptrace(PTRACE_CONT, b->pid, 0, 0) < 0)
 		return fail(b, errno, "ptrace: %s", strerror(errno));
 	/* It stops on its way out (PTRACE_O_TRACEEXIT): let it go. */
@@ -197,7 +222,7 @@ int restore_registers(struct build *b)
 	size_t anchor = 0;	/* the thread that unmaps the scratch page */
 	uint64_t lost_bits = 0;
 
-	if (call(b, b->pid, "closing the reviver's descriptors", SYS_close_range, 3, ~0u, 0, 0, 0,
+	if (call(b, b->pid, "closing the reviver's descriptors", R_CLOSE_RANGE, 3, ~0u, 0, 0, 0,
 		 0) < 0)
 		return -1;
 	for (size_t i = 1; i < p->nt; i++)
@@ -206,7 +231,7 @@ int restore_registers(struct build *b)
 	if (!p->has_main && exit_leader(b) < 0)
 		return -1;
 	/* The scratch page goes last; the call returns into nothing and faults: a SIGSEGV stop. */
-	if (remote(b, b->tids[anchor], NULL, SYS_munmap, b->scratch, SCRATCH_SIZE, 0, 0, 0, 0) < 0)
+	if (remote(b, b->tids[anchor], NULL, R_MUNMAP, b->scratch, SCRATCH_SIZE, 0, 0, 0, 0) < 0)
 		return -1;
 	if (set_registers(b, anchor, &lost_bits) < 0)
 		return -1;

@@ -746,18 +746,19 @@ def test_hostile_cores_are_refused(crashed, tmp_path, case):
 
 
 @pytest.mark.parametrize("rel,words", [
-    ("elfutils/cores/backtrace.aarch64.core", "an aarch64 process (elf64-little)"),
-    ("elfutils/cores/backtrace.i386.core", "an i386 process (elf32-little)"),
-    ("elfutils/cores/backtrace.x32.core", "an x32 process (elf32-little)"),
+    ("elfutils/cores/backtrace.aarch64.core", "an aarch64 process (elf64-little); only x86_64 and "
+     "i386 processes can be revived on this x86_64 machine"),
+    ("elfutils/cores/backtrace.x32.core", "an x32 process (elf32-little); "),
 ])
 def test_other_architectures_are_refused(corpus_dir, rel, words):
+    """i386 cores revive (tests/test_revive32.py); x32 ones do not, saying why."""
     core, = corpus_files(corpus_dir, rel)
     with mounted(core) as mnt:
         assert command(mnt, "revive") == errno.EINVAL
         ctl = read_control(mnt)
         assert ctl["state"] == ["core"]
-        assert ctl["error"] == [f"revive: this core is of {words}; only x86_64 processes can be "
-                                "revived on this x86_64 machine"]
+        error, = ctl["error"]
+        assert error.startswith(f"revive: this core is of {words}"), error
 
 
 def test_other_os_is_refused(corpus_dir):
