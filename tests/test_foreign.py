@@ -148,10 +148,11 @@ def test_frame0_named_as_gdb(made):
 def _stack_case(arch, fp):
     marks = []
     if arch in UNWIND_XFAIL:
-        marks.append(pytest.mark.xfail(strict=True, reason=f"{arch}: corefs's frames (libdwfl) "
-                                       "equal gdb-multiarch's where gdb completes, but eu-stack "
-                                       "disagrees with gdb in libc's syscall wrappers, and the walk "
-                                       "past qemu's signal frame is not right yet (issue 14, open)"))
+        marks.append(pytest.mark.xfail(strict=True, reason=f"{arch}: libdwfl now unwinds these "
+                                       "stacks, but they are not yet reconciled with the oracles "
+                                       "(on aarch64 corefs equals gdb-multiarch where gdb completes, "
+                                       "eu-stack disagrees with both in libc's syscall wrappers, and "
+                                       "the walk past a signal frame goes wrong): issue 14, open"))
     return pytest.param(arch, fp, marks=marks, id=f"{arch}-{'fp' if fp else 'nofp'}")
 
 
