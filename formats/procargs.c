@@ -36,10 +36,22 @@ static bool read_word(struct memory *mem, const struct core *c, uint64_t addr, u
 	return true;
 }
 
-/* Search [lo, hi) downwards from hi for the bytes of the saved auxv; returns its address or 0. */
-static uint64_t find_auxv(struct memory *mem, const struct core *c, uint64_t lo, uint64_t hi)
+/* The bytes of the auxv up to and including its first AT_NULL entry: what the stack holds.  The
+ * note may hold more entries of zeros (gdb's gcore of an i386 process copies
+ * /proc/PID/auxv, which counts a compat process's saved auxv in the kernel's longs). */
+static size_t auxv_used(const struct core *c, unsigned w)
 {
-	size_t n = c->auxv_size, chunk = SEARCH_CHUNK + n;
+	for (size_t off = 0; off + 2 * w <= c->auxv_size; off += 2 * w)
+		if (core_get(c, c->auxv_raw + off, w) == AT_NULL)
+			return off + 2 * w;
+	return c->auxv_size;
+}
+
+/* Search [lo, hi) downwards from hi for the bytes of the saved auxv; returns its address or 0. */
+static uint64_t find_auxv(struct memory *mem, const struct core *c, unsigned w, uint64_t lo,
+			  uint64_t hi)
+{
+	size_t n = auxv_used(c, w), chunk = SEARCH_CHUNK + n;
 	unsigned char *buf = malloc(chunk);
 	uint64_t found = 0;
 
@@ -115,7 +127,7 @@ static const struct core_segment *stack_auxv(struct memory *mem, const struct co
 		return NULL;
 	}
 	lo = top - s->vaddr > SEARCH_LIMIT ? top - SEARCH_LIMIT : s->vaddr;
-	a->auxv_addr = find_auxv(mem, c, lo, top);
+	a->auxv_addr = find_auxv(mem, c, w, lo, top);
 	if (!a->auxv_addr) {
 		why(a, "no copy of the saved auxv on the stack below 0x%" PRIx64, top);
 		return NULL;

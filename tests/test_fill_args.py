@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import build_prog, crash, mounted, read_mem
+from conftest import build_prog, crash, gcore_running, mounted, read_mem
 
 SEEK_DATA, SEEK_HOLE = 3, 4
 
@@ -212,6 +212,23 @@ def test_cmdline_and_environ_byte_identical(tmp_path, how):
     live_argv = (tmp_path / "cmdline.live").read_bytes().split(b"\0")[:-1]
     assert [a.encode() for a in j["cmdline"]] == live_argv
     assert j["environ_count"] == len(UNUSUAL_ENV)
+
+
+@pytest.mark.parametrize("how", ["kernel", "gcore"])
+def test_cmdline_and_environ_of_an_i386_process(tmp_path, how):
+    """A 32-bit process: argv and envp found on its stack by the copy of its auxv.  gdb's gcore
+    of an i386 process writes an NT_AUXV with more AT_NULL entries than the stack holds (it
+    copies /proc/PID/auxv, which counts a compat process's auxv in the kernel's longs)."""
+    exe = build_prog("args_env", tmp_path, "-m32")
+    if how == "kernel":
+        core, _ = crash(exe, tmp_path, *UNUSUAL_ARGS)
+    else:
+        core = gcore_running(exe, tmp_path, "wait", *UNUSUAL_ARGS)
+    with mounted(core) as mnt:
+        assert (mnt / "cmdline").read_bytes() == (tmp_path / "cmdline.live").read_bytes()
+        assert (mnt / "environ").read_bytes() == (tmp_path / "environ.live").read_bytes()
+        j = json.loads((mnt / "core.json").read_text())
+    assert j["cmdline_source"] == "stack", j.get("cmdline_why_not_stack")
 
 
 def test_truncated_stack_falls_back_to_psargs(tmp_path):

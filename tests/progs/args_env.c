@@ -1,5 +1,6 @@
 /* args_env — saves what the live /proc says about it, then dies: its own /proc/self/cmdline,
- * environ and maps go to files in its cwd, then abort() (or SIGSEGV with argv[1] == "segv").
+ * environ and maps go to files in its cwd, then abort() (or SIGSEGV with argv[1] == "segv"; or,
+ * with argv[1] == "wait", prints "ready" and waits to be gcore'd).
  * Built twice in the tests (-DVARIANT=1, -DVARIANT=2) to make a "rebuilt" executable whose
  * text differs. */
 #include <fcntl.h>
@@ -42,5 +43,10 @@ int main(int argc, char *argv[])
 		puts("unreachable");
 	if (argc > 1 && !strcmp(argv[1], "segv"))
 		*(volatile int *)0 = 0;
+	if (argc > 1 && !strcmp(argv[1], "wait")) {
+		puts("ready");
+		fflush(stdout);
+		pause();
+	}
 	abort();
 }
