@@ -74,7 +74,8 @@ def _wait(cond, what, proc, log, deadline=30.0):
 
 
 class Server:
-    """What both servers share: a process, a log of requests, a URL, stop()."""
+    """What the test servers share (these two, and remote_servers.HttpServer): a process, a URL,
+    stop() at the end of a with block."""
 
     proc = None
 

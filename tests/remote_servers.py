@@ -62,7 +62,7 @@ import time
 import urllib.parse
 from xml.sax.saxutils import escape
 
-from debuginfod_server import free_port
+from debuginfod_server import Server, free_port
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 NPM_PREFIX = PROJECT_ROOT / "build" / "npm"
@@ -866,7 +866,7 @@ http {{
 HttpRequest = collections.namedtuple("HttpRequest", "method path range status sent agent")
 
 
-class HttpServer:
+class HttpServer(Server):
     """Debian's nginx on a free port of 127.0.0.1 serving workdir/www (files given by add(), a
     `ready` file for the start-up poll), Range, ETag and Last-Modified as nginx does for static
     files; each response at most rate bytes a second when rate is given (limit_rate).
@@ -935,22 +935,6 @@ class HttpServer:
     def restart(self):
         self.kill()
         self.start()
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
 
     LINE = re.compile(r'^(\S+) (\S+) (\d+) (\d+) "(.*?)" "(.*)"$')
 
