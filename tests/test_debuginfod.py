@@ -40,6 +40,7 @@ import pytest
 
 import debuginfod_server as dbgd
 from conftest import COREFS, PROGS, crash, force_unmount, mount_listed, pt_loads, wait_until
+import test_stack
 from test_stack import no_version, parse_stack
 from test_revive import command, end_process, read_control, subreaper  # noqa: F401 (fixture)
 
@@ -102,18 +103,10 @@ def text_load(path_in_core, elf, mappings):
 
 
 def eu_stack(core, exe):
-    """tid -> [(pc, name or None)] from eu-stack with every file in place, no server."""
-    p = run("eu-stack", "--core", core, "--executable", exe, check=False)
-    out, tid = {}, None
-    for line in p.stdout.splitlines():
-        if m := re.match(r"^TID (\d+):$", line):
-            tid = int(m[1])
-            out[tid] = []
-        elif m := re.match(r"^#(\d+)\s+0x([0-9a-f]+)(?:\s+(\S.*))?$", line):
-            name = m[3]
-            out[tid].append((int(m[2], 16), None if name in (None, "??") else no_version(name)))
-    assert out, f"eu-stack gave nothing: {p.stderr}"
-    return out
+    """tid -> [(pc, name or None)] from eu-stack with every file in place, no server
+    (test_stack.eu_stack), names without their symbol versions."""
+    return {tid: [(pc, name and no_version(name)) for pc, name in frames]
+            for tid, frames in test_stack.eu_stack(core, exe).items()}
 
 
 def gdb_backtraces(target, env):
